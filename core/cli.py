@@ -1,0 +1,57 @@
+"""The ``groundset`` command: a click group whose commands live in one module per group. User
+mistakes (any GroundsetError) become one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from groundset.core.errors import GroundsetError
+
+__all__ = ["EXIT_USAGE", "cli", "main"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UserError(click.ClickException):
+    """A GroundsetError at the CLI boundary."""
+
+    exit_code = EXIT_USAGE
+
+
+class GroundsetGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GroundsetError as error:
+            raise UserError(str(error)) from None
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: run the same command again to resume", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=GroundsetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="groundset")
+def cli() -> None:
+    """groundset: generate synthetic data from your documents, score every candidate, keep all
+    of it in DuckDB."""
+
+
+def _add_commands() -> None:
+    from groundset.core import cli_data, cli_plugins, cli_run
+
+    cli.add_command(cli_run.run)
+    cli.add_command(cli_data.runs)
+    cli.add_command(cli_data.sql)
+    cli.add_command(cli_data.export)
+    cli.add_command(cli_plugins.plugins)
+
+
+_add_commands()
+
+
+def main() -> None:
+    cli(prog_name="groundset")

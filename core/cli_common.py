@@ -1,0 +1,26 @@
+"""Pieces every command shares: the --db option and loading plugins with their warnings."""
+
+from __future__ import annotations
+
+import click
+
+from groundset.core.manager import LoadedPlugins, get_plugins
+from groundset.core.store import DEFAULT_DB
+
+__all__ = ["db_option", "plugins_with_warnings"]
+
+db_option = click.option(
+    "--db",
+    "db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help=f"DuckDB store file [default: {DEFAULT_DB}, or [store] db in the config]",
+)
+
+
+def plugins_with_warnings() -> LoadedPlugins:
+    """Load plugins once and tell the user, by name, about any that failed."""
+    loaded = get_plugins()
+    for failure in loaded.failures:
+        click.echo(f"warning: {failure}", err=True)
+    return loaded

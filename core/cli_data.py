@@ -1,0 +1,127 @@
+"""``groundset runs``, ``sql`` and ``export``: reading the store."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import click
+
+from groundset.core.cli_common import db_option, plugins_with_warnings
+from groundset.core.errors import ConfigError
+from groundset.core.queries import Threshold, export_query, runs_overview
+from groundset.core.store import DEFAULT_DB, Store, as_json
+from groundset.core.tables import render
+
+__all__ = ["export", "runs", "sql"]
+
+FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
+
+
+@click.command()
+@db_option
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+def runs(db: str | None, fmt: str) -> None:
+    """List runs with candidate counts, accepted counts and per-validator pass rates."""
+    with Store(db or DEFAULT_DB, read_only=True) as store:
+        result = runs_overview(store)
+    click.echo(render(result.columns, result.rows, fmt))
+
+
+@click.command()
+@click.argument("query")
+@db_option
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+def sql(query: str, db: str | None, fmt: str) -> None:
+    """Run a read-only SQL QUERY against the store (tables: runs, documents, prompts,
+    candidates, scores, metrics, exports; views: candidate_scores, accepted_default)."""
+    with Store(db or DEFAULT_DB, read_only=True) as store:
+        result = store.query(query)
+    click.echo(render(result.columns, result.rows, fmt))
+
+
+def _exporter_for(fmt: str | None, output: Path) -> str:
+    if fmt:
+        return fmt
+    loaded = plugins_with_warnings()
+    for exporter_id in loaded.registry.ids("exporter"):
+        if loaded.registry.get("exporter", exporter_id).cls.suffix == output.suffix:
+            return exporter_id
+    return "jsonl"
+
+
+@click.command()
+@click.option(
+    "--run",
+    "run_ref",
+    default="latest",
+    show_default=True,
+    help="Run id, id prefix, run name, or 'latest'",
+)
+@click.option(
+    "--min",
+    "mins",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Keep candidates with METRIC >= VALUE, e.g. overlap.token_precision=0.8",
+)
+@click.option(
+    "--max",
+    "maxs",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Keep candidates with METRIC <= VALUE, e.g. overlap.verbatim_copy=0",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    help="Export format id (jsonl, parquet, or a plugin's) [default: from -o suffix]",
+)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--include-failed", is_flag=True, help="Also export candidates that did not parse")
+@click.option("--fields-only", is_flag=True, help="Only the generated fields, no provenance")
+@db_option
+def export(
+    run_ref: str,
+    mins: tuple[str, ...],
+    maxs: tuple[str, ...],
+    fmt: str | None,
+    output: str,
+    include_failed: bool,
+    fields_only: bool,
+    db: str | None,
+) -> None:
+    """Export one run's candidates that meet every threshold."""
+    thresholds = [Threshold.parse(t, True) for t in mins] + [
+        Threshold.parse(t, False) for t in maxs
+    ]
+    path = Path(output)
+    exporter_id = _exporter_for(fmt, path)
+    exporter_cls = plugins_with_warnings().registry.get("exporter", exporter_id).cls
+    if not path.parent.exists():
+        raise ConfigError(f"-o {output}: folder {path.parent} does not exist")
+    with Store(db or DEFAULT_DB) as store:
+        run_id = store.resolve_run(run_ref)
+        query, params = export_query(store, run_id, thresholds, include_failed, fields_only)
+        table = store.arrow(query, params)
+        exporter_cls().write(table, path)
+        store.record_export(
+            {
+                "export_id": uuid.uuid4().hex,
+                "run_id": run_id,
+                "path": str(path.resolve()),
+                "format": exporter_id,
+                "filters": as_json(
+                    {
+                        "min": list(mins),
+                        "max": list(maxs),
+                        "include_failed": include_failed,
+                        "at": time.time(),
+                    }
+                ),
+                "rows": table.num_rows,
+            }
+        )
+    click.echo(f"exported {table.num_rows} candidates of run {run_id} to {path} ({exporter_id})")

@@ -1,0 +1,136 @@
+"""``groundset run``: documents -> prompts -> model -> candidates -> scores -> DuckDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from groundset.core.cli_common import db_option, plugins_with_warnings
+from groundset.core.engine import BatchReport, RunSummary
+from groundset.core.queries import pass_rates
+from groundset.core.runner import PreparedRun, prepare_run, start_run
+from groundset.core.settings import Settings, apply_override, load_config, settings_from_config
+from groundset.core.store import Store
+
+__all__ = ["run"]
+
+#: flag -> config key; ``{backend}`` is the backend chosen for this run
+FLAG_KEYS = {
+    "name": "run.name",
+    "strategy": "run.strategy",
+    "backend": "run.backend",
+    "samples": "run.samples_per_document",
+    "batch_size": "run.batch_size",
+    "seed": "run.seed",
+    "limit_documents": "run.limit_documents",
+    "documents": "documents.path",
+    "max_new_tokens": "generation.max_new_tokens",
+    "temperature": "generation.temperature",
+    "top_p": "generation.top_p",
+    "db": "store.db",
+}
+
+
+def build_settings(config_path: str | None, flags: dict, assignments: tuple[str, ...]) -> Settings:
+    """Config file, then explicit flags, then ``--set`` assignments: the last one wins."""
+    config = load_config(config_path) if config_path else {}
+    for flag, key in FLAG_KEYS.items():
+        if flags.get(flag) is not None:
+            section, name = key.split(".")
+            value = flags[flag]
+            if flag in ("documents", "db"):
+                value = str(Path(value).resolve())
+            config.setdefault(section, {})[name] = value
+    if flags.get("validators") is not None:
+        names = [v.strip() for v in flags["validators"].split(",") if v.strip()]
+        config.setdefault("run", {})["validators"] = names
+    backend = config.get("run", {}).get("backend", "huggingface")
+    if flags.get("model"):
+        config.setdefault("backends", {}).setdefault(backend, {})["model"] = flags["model"]
+    for assignment in assignments:
+        apply_override(config, assignment)
+    source = config_path or "<flags>"
+    base = Path(config_path).resolve().parent if config_path else Path.cwd()
+    config.setdefault("run", {}).setdefault("name", Path(config_path).stem if config_path else None)
+    return settings_from_config(config, source=source, base_dir=base)
+
+
+def _progress(prepared: PreparedRun, done: int, show: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=len(prepared.items),
+        initial=done,
+        unit="prompt",
+        desc="generating",
+        disable=not show,
+        dynamic_ncols=True,
+    )
+
+
+def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> None:
+    rate = summary.candidates / summary.seconds if summary.seconds else 0.0
+    parsed = summary.candidates - summary.parse_failures
+    click.echo(
+        f"run {summary.run_id} ({prepared.settings.run.name or 'unnamed'}): "
+        f"{summary.generated} prompts -> {summary.candidates} candidates "
+        f"({parsed} parsed, {summary.parse_failures} parse failures) in {summary.seconds:.1f} s"
+        f" ({rate:.2f} candidates/s)"
+        + (f"; {summary.already_done} prompts were already recorded" if summary.resumed else "")
+    )
+    for validator, scored, passed, pct in pass_rates(store, summary.run_id).rows:
+        click.echo(f"  {validator:<12} {passed}/{scored} pass ({pct}%) at default thresholds")
+    accepted = store.query(
+        "SELECT count(*) FROM accepted_default WHERE run_id = ?", [summary.run_id]
+    ).rows[0][0]
+    click.echo(f"  accepted (all default thresholds): {accepted}")
+    click.echo(f"  store: {store.path}   next: groundset runs --db {store.path}")
+
+
+@click.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--name", help="Run name (part of the run's identity) [run.name]")
+@click.option("--strategy", help="Prompt strategy id [run.strategy]")
+@click.option("--backend", help="Model backend id [run.backend]")
+@click.option("--model", help="Model for the chosen backend [backends.<backend>.model]")
+@click.option("--validators", help="Comma-separated validator ids [run.validators]")
+@click.option("--documents", type=click.Path(), help="Documents file or folder [documents.path]")
+@click.option("--samples", type=int, help="Prompts per document [run.samples_per_document]")
+@click.option("--batch-size", type=int, help="Prompts per batch [run.batch_size]")
+@click.option("--seed", type=int, help="Seed for planning and sampling [run.seed]")
+@click.option("--limit-documents", type=int, help="Use only the first N [run.limit_documents]")
+@click.option("--max-new-tokens", type=int, help="[generation.max_new_tokens]")
+@click.option("--temperature", type=float, help="[generation.temperature]")
+@click.option("--top-p", type=float, help="[generation.top_p]")
+@db_option
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set any config key, e.g. --set backends.huggingface.device=cpu (repeatable)",
+)
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar")
+def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flags: object) -> None:
+    """Generate candidates from documents, score them and record everything.
+
+    Running the same CONFIG again resumes the run: recorded prompts are skipped."""
+    settings = build_settings(config, flags, assignments)
+    loaded = plugins_with_warnings()
+    prepared = prepare_run(settings, loaded)
+    with Store(settings.store.db) as store:
+        done = len(store.completed_work_ids(prepared.run_id) & {i.work_id for i in prepared.items})
+        click.echo(
+            f"run {prepared.run_id}: {len(prepared.documents)} documents, "
+            f"{len(prepared.items)} prompts in {prepared.batches} batches"
+            + (f", {done} already recorded" if done else ""),
+            err=True,
+        )
+        with _progress(prepared, done, progress) as bar:
+
+            def advance(report: BatchReport) -> None:
+                bar.update(report.prompts)
+
+            summary = start_run(prepared, store, advance)
+        _print_summary(summary, prepared, store)

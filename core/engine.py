@@ -1,0 +1,255 @@
+"""The engine: plan -> generate -> parse -> validate -> record, one planned batch at a time.
+
+Work items have content-hash ids and batches are fixed when planning, so running the same config
+again skips every batch already recorded and redoes at most the one in flight when it stopped."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from groundset.core.errors import GroundsetError, PluginError
+from groundset.core.interfaces import Backend, Strategy, Validator
+from groundset.core.records import (
+    Candidate,
+    Document,
+    Generation,
+    ParsedCandidate,
+    PlannedPrompt,
+    content_hash,
+)
+from groundset.core.settings import Settings
+from groundset.core.store import Store, as_json
+
+__all__ = ["BatchReport", "RunPlugins", "RunSummary", "WorkItem", "execute_plan", "plan_work"]
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One prompt to complete: the unit of resumption, identified by a content hash."""
+
+    work_id: str
+    batch_index: int
+    sample_index: int
+    planned: PlannedPrompt
+
+
+@dataclass(frozen=True)
+class RunPlugins:
+    """The plugin instances one run uses."""
+
+    strategy: Strategy
+    backend: Backend
+    validators: tuple[Validator, ...]
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one recorded batch produced, for progress displays."""
+
+    batch_index: int
+    prompts: int
+    candidates: int
+    parse_failures: int
+
+
+@dataclass
+class RunSummary:
+    """The outcome of :func:`execute_plan`."""
+
+    run_id: str
+    planned: int
+    already_done: int = 0
+    generated: int = 0
+    candidates: int = 0
+    parse_failures: int = 0
+    seconds: float = 0.0
+    resumed: bool = False
+    batches: list[BatchReport] = field(default_factory=list)
+
+
+def plan_work(
+    run_id: str, strategy: Strategy, documents: Sequence[Document], settings: Settings
+) -> list[WorkItem]:
+    """The whole plan, deterministic for a config: same prompts, ids and batches every time."""
+    rng = random.Random(settings.run.seed)
+    planned = strategy.plan(documents, settings.run.samples_per_document, rng)
+    seen: dict[str, int] = {}
+    items = []
+    for index, plan in enumerate(planned):
+        doc_id = plan.document.document_id
+        sample = seen[doc_id] = seen.get(doc_id, -1) + 1
+        work_id = content_hash("work", run_id, doc_id, strategy.strategy_id, sample)[:32]
+        items.append(WorkItem(work_id, index // settings.run.batch_size, sample, plan))
+    return items
+
+
+def batch_seed(seed: int, batch_index: int) -> int:
+    """A per-batch sampling seed, so a resumed batch samples exactly as it would have."""
+    return int(content_hash("seed", seed, batch_index)[:8], 16) % (2**31)
+
+
+def _candidates(run_id: str, item: WorkItem, generation: Generation, strategy: Strategy):
+    if generation.error is not None:
+        parsed = [ParsedCandidate({}, generation.text, f"backend error: {generation.error}")]
+    else:
+        parsed = strategy.parse(generation) or [
+            ParsedCandidate({}, generation.text, "parser returned no candidates")
+        ]
+    for index, p in enumerate(parsed):
+        candidate_id = content_hash("candidate", item.work_id, index)[:32]
+        yield (
+            index,
+            Candidate(
+                candidate_id, run_id, item.work_id, item.planned.document, p.fields, p.raw, p.error
+            ),
+        )
+
+
+def _score(validators: Sequence[Validator], candidates: list[Candidate]) -> list[dict[str, Any]]:
+    rows = []
+    for validator in validators:
+        chosen = [c for c in candidates if c.parsed or validator.scores_parse_failures]
+        if not chosen:
+            continue
+        results = validator.score(chosen)
+        _check_scores(validator, chosen, results)
+        for candidate, result in zip(chosen, results, strict=True):
+            rows.extend(
+                {
+                    "candidate_id": candidate.candidate_id,
+                    "run_id": candidate.run_id,
+                    "validator": validator.validator_id,
+                    "metric": metric,
+                    "value": float(value),
+                    "validator_version": validator.version,
+                }
+                for metric, value in result.items()
+            )
+    return rows
+
+
+def _check_scores(validator: Validator, chosen: list[Candidate], results: list) -> None:
+    who = f"validator {validator.validator_id!r}"
+    if not isinstance(results, list) or len(results) != len(chosen):
+        got = len(results) if isinstance(results, list) else type(results).__name__
+        raise PluginError(f"{who} returned {got} results for {len(chosen)} candidates")
+    declared = {m.name for m in validator.metrics}
+    for result in results:
+        unknown = set(result) - declared
+        if unknown:
+            raise PluginError(f"{who} returned undeclared metric {sorted(unknown)[0]!r}")
+        for metric, value in result.items():
+            if not isinstance(value, int | float) or (
+                isinstance(value, float) and math.isinf(value)
+            ):
+                raise PluginError(f"{who} returned {value!r} for {metric!r}: not a finite float")
+
+
+def _rows(run_id: str, item: WorkItem, gen: Generation, cand: Candidate, index: int, params: str):
+    return {
+        "candidate_id": cand.candidate_id,
+        "run_id": run_id,
+        "work_id": item.work_id,
+        "candidate_index": index,
+        "batch_index": item.batch_index,
+        "sample_index": item.sample_index,
+        "document_id": item.planned.document.document_id,
+        "prompt_id": item.planned.prompt.prompt_id,
+        "fields": as_json(cand.fields) if cand.parsed else None,
+        "raw_output": cand.raw_output,
+        "parse_ok": cand.parsed,
+        "parse_error": cand.parse_error,
+        "model_id": gen.model_id,
+        "params": params,
+        "input_tokens": gen.input_tokens,
+        "output_tokens": gen.output_tokens,
+        "latency_s": gen.latency_s,
+        "stop_reason": gen.stop_reason,
+    }
+
+
+def _document_row(doc: Document) -> dict[str, Any]:
+    return {
+        "document_id": doc.document_id,
+        "title": doc.title,
+        "text": doc.text,
+        "source": doc.source,
+        "metadata": as_json(doc.metadata),
+    }
+
+
+def _prompt_row(item: WorkItem) -> dict[str, Any]:
+    prompt = item.planned.prompt
+    messages = as_json(list(prompt.messages)) if prompt.messages is not None else None
+    return {"prompt_id": prompt.prompt_id, "text": prompt.text, "messages": messages}
+
+
+def run_batch(
+    store: Store, run_id: str, batch: list[WorkItem], plugins: RunPlugins, settings: Settings
+) -> BatchReport:
+    """Generate, parse, score and record one batch, in one transaction."""
+    stop = plugins.strategy.stop_sequences()
+    params = settings.generation.params(batch_seed(settings.run.seed, batch[0].batch_index), stop)
+    generations = plugins.backend.generate([i.planned.prompt for i in batch], params)
+    if len(generations) != len(batch):
+        raise PluginError(
+            f"backend {plugins.backend.backend_id!r} returned {len(generations)} generations"
+            f" for {len(batch)} prompts"
+        )
+    params_json = as_json({k: v for k, v in vars(params).items() if k != "stop"} | {"stop": stop})
+    rows, candidates = [], []
+    for item, generation in zip(batch, generations, strict=True):
+        for index, cand in _candidates(run_id, item, generation, plugins.strategy):
+            candidates.append(cand)
+            rows.append(_rows(run_id, item, generation, cand, index, params_json))
+    scores = _score(plugins.validators, candidates)
+    documents = [_document_row(i.planned.document) for i in batch]
+    store.record_batch(run_id, documents, [_prompt_row(i) for i in batch], rows, scores)
+    failures = sum(1 for c in candidates if not c.parsed)
+    return BatchReport(batch[0].batch_index, len(batch), len(candidates), failures)
+
+
+def execute_plan(
+    store: Store,
+    run_id: str,
+    items: list[WorkItem],
+    plugins: RunPlugins,
+    settings: Settings,
+    on_batch: Callable[[BatchReport], None] | None = None,
+) -> RunSummary:
+    """Run every batch not yet recorded; the run's status says how it ended."""
+    done = store.completed_work_ids(run_id)
+    summary = RunSummary(run_id, planned=len(items))
+    summary.already_done = sum(1 for i in items if i.work_id in done)
+    batches: dict[int, list[WorkItem]] = {}
+    for item in items:
+        if item.work_id not in done:
+            batches.setdefault(item.batch_index, []).append(item)
+    started = time.perf_counter()
+    try:
+        for batch in batches.values():
+            report = run_batch(store, run_id, batch, plugins, settings)
+            summary.batches.append(report)
+            summary.generated += report.prompts
+            summary.candidates += report.candidates
+            summary.parse_failures += report.parse_failures
+            if on_batch is not None:
+                on_batch(report)
+    except KeyboardInterrupt:
+        store.set_run_status(run_id, "interrupted")
+        raise
+    except GroundsetError as error:
+        store.set_run_status(run_id, "failed", str(error))
+        raise
+    except Exception as error:
+        store.set_run_status(run_id, "failed", f"{type(error).__name__}: {error}")
+        raise
+    finally:
+        summary.seconds = time.perf_counter() - started
+    store.set_run_status(run_id, "complete")
+    return summary

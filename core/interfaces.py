@@ -1,0 +1,118 @@
+"""The plugin kinds: backends generate, strategies plan and parse, validators score, loaders read
+documents, exporters write datasets. Each is a small class with an id, an ``Options`` dataclass of
+defaults, and one batch method: models are fast on batches and slow one at a time."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from groundset.core.options import NoOptions
+from groundset.core.records import (
+    Candidate,
+    Document,
+    Generation,
+    GenerationParams,
+    Metric,
+    ParsedCandidate,
+    PlannedPrompt,
+    Prompt,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["Backend", "Exporter", "Loader", "Strategy", "Validator"]
+
+
+class _Plugin:
+    """Shared shape: an ``Options`` dataclass and a constructor that receives built options."""
+
+    Options: ClassVar[type] = NoOptions
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+
+class Backend(_Plugin):
+    """Completes prompts with a model.
+
+    Subclasses set ``backend_id`` and implement :meth:`generate`. Return one :class:`Generation`
+    per prompt, in order; report a failure of one prompt in ``Generation.error`` rather than
+    raising, and raise only when the whole batch failed.
+    """
+
+    backend_id: ClassVar[str]
+
+    @property
+    def model_id(self) -> str:
+        """The model this backend generates with, recorded on every candidate."""
+        return self.backend_id
+
+    def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release models or connections; called once when the run ends."""
+
+
+class Strategy(_Plugin):
+    """Turns documents into prompts (:meth:`plan`) and model outputs into candidates
+    (:meth:`parse`). ``fields`` names the fields every parsed candidate has."""
+
+    strategy_id: ClassVar[str]
+    fields: ClassVar[tuple[str, ...]] = ()
+
+    def plan(
+        self, documents: Sequence[Document], samples: int, rng: random.Random
+    ) -> list[PlannedPrompt]:
+        """``samples`` prompts per document. Use only ``rng`` for randomness: the plan must be
+        the same every time the same config runs, or resuming would redo work."""
+        raise NotImplementedError
+
+    def stop_sequences(self) -> tuple[str, ...]:
+        """Text that ends a completion for this strategy's format (backends cut there)."""
+        return ()
+
+    def parse(self, generation: Generation) -> list[ParsedCandidate]:
+        """Every candidate in the output; an output with none gives one failed candidate that
+        keeps the raw text and the reason."""
+        raise NotImplementedError
+
+
+class Validator(_Plugin):
+    """Scores candidates. ``metrics`` declares every score it returns; :meth:`score` returns one
+    dict per candidate with a float per metric (a metric may be left out for one candidate).
+    Bump ``version`` whenever scores would change: it is recorded beside every score."""
+
+    validator_id: ClassVar[str]
+    version: ClassVar[str] = "1"
+    metrics: ClassVar[tuple[Metric, ...]] = ()
+    #: Whether candidates that failed to parse are passed to :meth:`score` too.
+    scores_parse_failures: ClassVar[bool] = False
+
+    def score(self, candidates: Sequence[Candidate]) -> list[dict[str, float]]:
+        raise NotImplementedError
+
+
+class Loader(_Plugin):
+    """Reads documents from a file or folder; errors name the file and line."""
+
+    loader_id: ClassVar[str]
+    suffixes: ClassVar[tuple[str, ...]] = ()
+
+    def load(self, path: Path) -> Iterator[Document]:
+        raise NotImplementedError
+
+
+class Exporter(_Plugin):
+    """Writes exported rows (an Arrow table: fields, provenance, scores) to a file."""
+
+    exporter_id: ClassVar[str]
+    suffix: ClassVar[str] = ""
+
+    def write(self, table: pa.Table, path: Path) -> None:
+        raise NotImplementedError

@@ -1,0 +1,146 @@
+"""Append-only schema migrations of the store. A migration is never edited once released: change
+the schema by adding ``mNNN_<what>``; each is applied once, in order, and recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+__all__ = ["MIGRATIONS", "apply_migrations", "migration"]
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Add ``fn`` to the ordered list of migrations under its function name."""
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_initial(db: duckdb.DuckDBPyConnection) -> None:
+    db.execute(
+        """
+        CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            name VARCHAR,
+            status VARCHAR NOT NULL,
+            strategy VARCHAR NOT NULL,
+            backend VARCHAR NOT NULL,
+            model_id VARCHAR,
+            validators JSON,
+            fields JSON,
+            config JSON NOT NULL,
+            versions JSON NOT NULL,
+            planned INTEGER,
+            error VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            finished_at TIMESTAMP
+        );
+        CREATE TABLE documents (
+            document_id VARCHAR PRIMARY KEY,
+            title VARCHAR,
+            text VARCHAR NOT NULL,
+            source VARCHAR,
+            metadata JSON,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE prompts (
+            prompt_id VARCHAR PRIMARY KEY,
+            text VARCHAR NOT NULL,
+            messages JSON,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE candidates (
+            candidate_id VARCHAR PRIMARY KEY,
+            run_id VARCHAR NOT NULL,
+            work_id VARCHAR NOT NULL,
+            candidate_index INTEGER NOT NULL,
+            batch_index INTEGER NOT NULL,
+            sample_index INTEGER NOT NULL,
+            document_id VARCHAR NOT NULL,
+            prompt_id VARCHAR NOT NULL,
+            fields JSON,
+            raw_output VARCHAR NOT NULL,
+            parse_ok BOOLEAN NOT NULL,
+            parse_error VARCHAR,
+            model_id VARCHAR NOT NULL,
+            params JSON,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            latency_s DOUBLE,
+            stop_reason VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE scores (
+            candidate_id VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL,
+            validator VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            value DOUBLE,
+            validator_version VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE metrics (
+            validator VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            description VARCHAR,
+            low DOUBLE,
+            high DOUBLE,
+            higher_is_better BOOLEAN NOT NULL,
+            default_threshold DOUBLE,
+            validator_version VARCHAR NOT NULL,
+            PRIMARY KEY (validator, metric)
+        );
+        CREATE TABLE exports (
+            export_id VARCHAR PRIMARY KEY,
+            run_id VARCHAR,
+            path VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            filters JSON,
+            rows INTEGER NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        -- Per candidate and validator: did every metric with a default threshold pass?
+        CREATE VIEW validator_results AS
+        SELECT s.run_id, s.candidate_id, s.validator,
+               bool_and(CASE
+                   WHEN m.default_threshold IS NULL THEN true
+                   WHEN m.higher_is_better THEN s.value >= m.default_threshold
+                   ELSE s.value <= m.default_threshold END) AS passed
+        FROM scores s JOIN metrics m USING (validator, metric)
+        GROUP BY ALL;
+        -- Candidates that parsed and pass every validator's default thresholds.
+        CREATE VIEW accepted_default AS
+        SELECT c.* FROM candidates c
+        WHERE c.parse_ok AND NOT EXISTS (
+            SELECT 1 FROM validator_results v
+            WHERE v.candidate_id = c.candidate_id AND NOT v.passed);
+        """
+    )
+
+
+def apply_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply what has not been applied yet, each in its own transaction; return their names."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " name VARCHAR PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)"
+    )
+    done = {row[0] for row in db.execute("SELECT name FROM schema_migrations").fetchall()}
+    applied = []
+    for name, fn in MIGRATIONS:
+        if name in done:
+            continue
+        db.execute("BEGIN TRANSACTION")
+        try:
+            fn(db)
+            db.execute("INSERT INTO schema_migrations (name) VALUES (?)", [name])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

@@ -1,0 +1,76 @@
+"""Turn a config table into a plugin's options dataclass, with errors that name the table and key.
+
+Plugins declare options as a plain dataclass with defaults; this module checks unknown keys and
+types so a typo in a TOML file is reported, not silently ignored."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from groundset.core.errors import ConfigError
+
+__all__ = ["NoOptions", "build_options", "describe_options"]
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """Options of a plugin that takes none."""
+
+
+def _allowed_types(annotation: Any) -> tuple[type, ...]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        found: list[type] = []
+        for arg in typing.get_args(annotation):
+            found.extend(_allowed_types(arg))
+        return tuple(found)
+    if annotation is type(None):
+        return (type(None),)
+    return (origin or annotation,)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    allowed = _allowed_types(annotation)
+    if Any in allowed:
+        return value
+    is_bool = isinstance(value, bool)
+    if float in allowed and isinstance(value, int) and not is_bool:
+        return float(value)
+    if tuple in allowed and isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, allowed) and (bool in allowed or not is_bool):
+        return value
+    names = " or ".join(sorted({getattr(t, "__name__", str(t)) for t in allowed}))
+    raise ConfigError(f"{where}: expected {names}, got {type(value).__name__} {value!r}")
+
+
+def build_options(options_class: type, values: dict[str, Any] | None, where: str) -> Any:
+    """Build ``options_class`` from ``values``; ``where`` names the config table in errors."""
+    values = dict(values or {})
+    hints = typing.get_type_hints(options_class)
+    known = {f.name: f for f in dataclasses.fields(options_class)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        choices = ", ".join(sorted(known)) or "none"
+        raise ConfigError(f"{where}: unknown option {unknown[0]!r} (known options: {choices})")
+    coerced = {key: _coerce(value, hints[key], f"{where}.{key}") for key, value in values.items()}
+    return options_class(**coerced)
+
+
+def describe_options(options_class: type) -> list[tuple[str, str, Any]]:
+    """(name, type, default) for each option, for docs and ``groundset plugins``."""
+    hints = typing.get_type_hints(options_class)
+    rows = []
+    for f in dataclasses.fields(options_class):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        type_name = getattr(hints[f.name], "__name__", str(hints[f.name]))
+        rows.append((f.name, type_name, default))
+    return rows

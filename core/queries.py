@@ -1,0 +1,115 @@
+"""The queries behind ``runs``, the run summary and ``export``: plain SQL over the store, with
+every user-given value bound as a parameter and every column name checked and quoted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from groundset.core.errors import ConfigError
+from groundset.core.store import QueryResult, Store, quote_identifier
+
+__all__ = ["Threshold", "export_query", "pass_rates", "runs_overview"]
+
+RUNS_SQL = """
+WITH counts AS (
+    SELECT run_id, count(*) AS candidates, count(*) FILTER (WHERE parse_ok) AS parsed,
+           sum(output_tokens) AS output_tokens
+    FROM candidates GROUP BY run_id),
+accepted AS (SELECT run_id, count(*) AS accepted FROM accepted_default GROUP BY run_id),
+rates AS (
+    SELECT run_id, string_agg(validator || ' ' || round(100 * rate, 1) || '%', ', '
+                              ORDER BY validator) AS pass_rates
+    FROM (SELECT run_id, validator, avg(passed::INTEGER) AS rate
+          FROM validator_results GROUP BY ALL)
+    GROUP BY run_id)
+SELECT left(r.run_id, 12) AS run, r.name, r.status, r.model_id AS model,
+       strftime(r.created_at, '%Y-%m-%d %H:%M') AS created,
+       coalesce(c.candidates, 0) AS candidates, coalesce(c.parsed, 0) AS parsed,
+       coalesce(a.accepted, 0) AS accepted, rates.pass_rates
+FROM runs r
+LEFT JOIN counts c USING (run_id)
+LEFT JOIN accepted a USING (run_id)
+LEFT JOIN rates USING (run_id)
+ORDER BY r.created_at
+"""
+
+
+def runs_overview(store: Store) -> QueryResult:
+    """One row per run: status, counts, accepted under default thresholds, pass rates."""
+    return store.query(RUNS_SQL)
+
+
+def pass_rates(store: Store, run_id: str) -> QueryResult:
+    """Per validator: candidates scored, passed, and pass rate for one run."""
+    return store.query(
+        "SELECT validator, count(*) AS scored, count(*) FILTER (WHERE passed) AS passed,"
+        " round(100 * avg(passed::INTEGER), 1) AS pass_pct"
+        " FROM validator_results WHERE run_id = ? GROUP BY validator ORDER BY validator",
+        [run_id],
+    )
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """``--min METRIC=VALUE`` or ``--max METRIC=VALUE``."""
+
+    metric: str
+    value: float
+    minimum: bool
+
+    @classmethod
+    def parse(cls, text: str, minimum: bool) -> Threshold:
+        flag = "--min" if minimum else "--max"
+        metric, sep, raw = text.rpartition("=")
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+        if not sep or not metric.strip() or value is None:
+            raise ConfigError(f"{flag} {text!r}: expected METRIC=NUMBER, e.g. overlap.rouge_l=0.5")
+        return cls(metric.strip(), value, minimum)
+
+
+def export_query(
+    store: Store,
+    run_id: str,
+    thresholds: Sequence[Threshold],
+    include_failed: bool = False,
+    fields_only: bool = False,
+) -> tuple[str, list[object]]:
+    """SQL and parameters selecting one run's candidates that meet every threshold."""
+    metrics = set(store.metric_columns())
+    conditions, params = ["cs.run_id = ?"], [run_id]
+    if not include_failed:
+        conditions.append("cs.parse_ok")
+    for t in thresholds:
+        if t.metric not in metrics:
+            known = ", ".join(sorted(metrics)) or "none recorded yet"
+            raise ConfigError(f"unknown metric {t.metric!r} (known: {known})")
+        conditions.append(f"{quote_identifier(t.metric)} {'>=' if t.minimum else '<='} ?")
+        params.append(t.value)
+    fields, validators = _run_fields(store, run_id)
+    field_sql = [f"cs.fields->>'{f}' AS {quote_identifier(f)}" for f in fields if "'" not in f]
+    provenance = [
+        "d.text AS document", "cs.document_title", "cs.document_id", "cs.candidate_id",
+        "cs.run_id", "cs.model_id", "cs.parse_ok", "cs.parse_error",
+    ]  # fmt: skip
+    run_metrics = sorted(m for m in metrics if m.split(".", 1)[0] in validators)
+    scores = [f"cs.{quote_identifier(m)}" for m in run_metrics]
+    columns = field_sql if fields_only else [*field_sql, *provenance, *scores]
+    sql = (
+        f"SELECT {', '.join(columns)} FROM candidate_scores cs"
+        f" JOIN documents d USING (document_id)"
+        f" WHERE {' AND '.join(conditions)} ORDER BY cs.batch_index, cs.work_id, cs.candidate_index"
+    )
+    return sql, params
+
+
+def _run_fields(store: Store, run_id: str) -> tuple[list[str], list[str]]:
+    """The run's strategy fields and validator ids."""
+    rows = store.query("SELECT fields, validators FROM runs WHERE run_id = ?", [run_id]).rows
+    if not rows:
+        return [], []
+    return json.loads(rows[0][0] or "[]"), json.loads(rows[0][1] or "[]")

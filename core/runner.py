@@ -1,0 +1,166 @@
+"""Set up a run from checked settings: plugins, documents, run identity, store; then execute it.
+
+The run id is a content hash of everything that decides what gets generated (not the store path,
+not the validators), so the same config always names the same run and a rerun resumes it."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from groundset.core.engine import BatchReport, RunPlugins, RunSummary, execute_plan, plan_work
+from groundset.core.errors import ConfigError, InputError
+from groundset.core.manager import LoadedPlugins, get_plugins
+from groundset.core.options import build_options
+from groundset.core.records import Document
+from groundset.core.settings import Settings
+from groundset.core.store import Store
+
+__all__ = ["PreparedRun", "load_documents", "prepare_run", "run_identity", "start_run"]
+
+_VERSIONED = ("groundset", "duckdb", "pluggy", "torch", "transformers", "gguf")
+
+
+@dataclass
+class PreparedRun:
+    """Everything needed to execute a run, before any model is loaded."""
+
+    run_id: str
+    settings: Settings
+    plugins: RunPlugins
+    documents: list[Document]
+    items: list[Any]
+
+    @property
+    def batches(self) -> int:
+        return len({item.batch_index for item in self.items})
+
+
+def _instantiate(loaded: LoadedPlugins, kind: str, section: str, item_id: str, s: Settings):
+    entry = loaded.registry.get(kind, item_id)
+    values = _resolve_paths(s.options_for(section, item_id), s.base_dir)
+    options = build_options(entry.cls.Options, values, f"{s.source}: [{section}.{item_id}]")
+    return entry.cls(options)
+
+
+def _resolve_paths(values: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative file options are relative to the config file, like [documents] path."""
+    resolved = dict(values)
+    for key, value in values.items():
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            candidate = base / value
+            if candidate.exists():
+                resolved[key] = str(candidate)
+    return resolved
+
+
+def load_documents(settings: Settings, loaded: LoadedPlugins) -> list[Document]:
+    path = settings.documents_path()
+    if not path.exists():
+        raise InputError(f"documents file {path} not found (set [documents] path or --documents)")
+    loader_id = settings.documents.format or _loader_for(path, loaded)
+    entry = loaded.registry.get("loader", loader_id)
+    known = {f.name for f in dataclasses.fields(entry.cls.Options)}
+    values = {k: v for k, v in dataclasses.asdict(settings.documents).items() if k in known}
+    loader = entry.cls(build_options(entry.cls.Options, values, f"{settings.source}: [documents]"))
+    documents = list(loader.load(path))
+    if not documents:
+        raise InputError(f"{path}: no documents found")
+    limit = settings.run.limit_documents
+    return documents[:limit] if limit else documents
+
+
+def _loader_for(path: Path, loaded: LoadedPlugins) -> str:
+    suffix = next((p.suffix for p in sorted(path.iterdir())), "") if path.is_dir() else path.suffix
+    for item_id in loaded.registry.ids("loader"):
+        if suffix in loaded.registry.get("loader", item_id).cls.suffixes:
+            return item_id
+    raise ConfigError(
+        f"no loader for {path}: set [documents] format (one of "
+        f"{', '.join(loaded.registry.ids('loader'))})"
+    )
+
+
+def run_identity(settings: Settings) -> dict[str, Any]:
+    """What decides the generated rows: the run id is its hash."""
+    run = dataclasses.asdict(settings.run)
+    for key in ("validators", "limit_documents"):
+        run.pop(key)
+    return {
+        "run": run,
+        "documents": str(settings.documents_path().resolve()),
+        "generation": dataclasses.asdict(settings.generation),
+        "strategy": settings.options_for("strategies", settings.run.strategy),
+        "backend": settings.options_for("backends", settings.run.backend),
+    }
+
+
+def prepare_run(settings: Settings, loaded: LoadedPlugins | None = None) -> PreparedRun:
+    from groundset.core.records import content_hash
+
+    loaded = loaded or get_plugins()
+    run = settings.run
+    plugins = RunPlugins(
+        strategy=_instantiate(loaded, "strategy", "strategies", run.strategy, settings),
+        backend=_instantiate(loaded, "backend", "backends", run.backend, settings),
+        validators=tuple(
+            _instantiate(loaded, "validator", "validators", v, settings) for v in run.validators
+        ),
+    )
+    documents = load_documents(settings, loaded)
+    run_id = content_hash("run", run_identity(settings))[:16]
+    items = plan_work(run_id, plugins.strategy, documents, settings)
+    return PreparedRun(run_id, settings, plugins, documents, items)
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _run_row(prepared: PreparedRun) -> dict[str, Any]:
+    s = prepared.settings
+    return {
+        "run_id": prepared.run_id,
+        "name": s.run.name,
+        "strategy": s.run.strategy,
+        "backend": s.run.backend,
+        "model_id": prepared.plugins.backend.model_id,
+        "validators": list(s.run.validators),
+        "fields": list(prepared.plugins.strategy.fields),
+        "config": {
+            "identity": run_identity(s),
+            "validators": {v: s.options_for("validators", v) for v in s.run.validators},
+            "run": dataclasses.asdict(s.run),
+        },
+        "versions": _versions(),
+        "planned": len(prepared.items),
+    }
+
+
+def start_run(
+    prepared: PreparedRun, store: Store, on_batch: Callable[[BatchReport], None] | None = None
+) -> RunSummary:
+    """Record the run, declare its metrics, and execute every batch not yet recorded."""
+    resumed = store.start_run(_run_row(prepared))
+    for validator in prepared.plugins.validators:
+        store.register_metrics(validator.validator_id, validator.version, validator.metrics)
+    store.refresh_views()
+    try:
+        summary = execute_plan(
+            store, prepared.run_id, prepared.items, prepared.plugins, prepared.settings, on_batch
+        )
+    finally:
+        prepared.plugins.backend.close()
+    summary.resumed = resumed
+    return summary

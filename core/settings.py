@@ -1,0 +1,192 @@
+"""The run configuration: a TOML file, overridden by command-line flags, checked key by key.
+
+Every option lives at a dotted key (``run.batch_size``, ``backends.huggingface.model``) and any
+key can be set from the command line with ``--set KEY=VALUE``; errors name the file and key."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from groundset.core.errors import ConfigError
+from groundset.core.options import build_options
+from groundset.core.records import GenerationParams
+
+__all__ = [
+    "DocumentsSettings",
+    "GenerationSettings",
+    "RunSettings",
+    "Settings",
+    "apply_override",
+    "load_config",
+    "settings_from_config",
+]
+
+SECTIONS = ("run", "documents", "generation", "store", "strategies", "backends", "validators")
+PLUGIN_SECTIONS = ("strategies", "backends", "validators")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """``[run]``: what to run and how to batch it."""
+
+    name: str | None = None
+    strategy: str = "grounded_qa"
+    backend: str = "huggingface"
+    validators: tuple[str, ...] = ("format", "overlap")
+    samples_per_document: int = 1
+    batch_size: int = 4
+    seed: int = 0
+    limit_documents: int | None = None
+
+
+@dataclass(frozen=True)
+class DocumentsSettings:
+    """``[documents]``: where the source documents are and how to read them."""
+
+    path: str = ""
+    format: str | None = None
+    text_field: str = "text"
+    title_field: str = "title"
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """``[generation]``: backend-independent sampling settings (the seed's defaults)."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    do_sample: bool = True
+
+    def params(self, seed: int, stop: tuple[str, ...]) -> GenerationParams:
+        return GenerationParams(seed=seed, stop=stop, **dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """``[store]``: the DuckDB file."""
+
+    db: str = "groundset.duckdb"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A checked config; ``plugin_options`` keeps each plugin's raw table for the plugin."""
+
+    run: RunSettings
+    documents: DocumentsSettings
+    generation: GenerationSettings
+    store: StoreSettings
+    plugin_options: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    source: str = "<flags>"
+    base_dir: Path = Path(".")
+
+    def options_for(self, section: str, plugin_id: str) -> dict[str, Any]:
+        return dict(self.plugin_options.get(section, {}).get(plugin_id, {}))
+
+    def documents_path(self) -> Path:
+        if not self.documents.path:
+            raise ConfigError(
+                f"{self.source}: [documents] path is missing: set it, or pass --documents FILE"
+            )
+        return _resolve(self.base_dir, self.documents.path)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config; a missing or malformed file is a ConfigError naming it."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_override(config: dict[str, Any], assignment: str) -> None:
+    """Apply ``KEY=VALUE`` (VALUE parsed as TOML, else taken as a string) to ``config``."""
+    key, sep, raw = assignment.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if not sep or not parts:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. run.batch_size=8")
+    node = config
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {assignment!r}: {part!r} is not a table")
+        node = child
+    node[parts[-1]] = _parse_value(raw.strip())
+
+
+def _plugin_tables(config: dict[str, Any], source: str) -> dict[str, dict[str, dict[str, Any]]]:
+    tables: dict[str, dict[str, dict[str, Any]]] = {}
+    for section in PLUGIN_SECTIONS:
+        value = config.get(section, {})
+        if not isinstance(value, dict) or any(not isinstance(v, dict) for v in value.values()):
+            raise ConfigError(
+                f"{source}: [{section}] must hold one table per plugin, e.g. [{section}.NAME]"
+            )
+        tables[section] = copy.deepcopy(value)
+    return tables
+
+
+def settings_from_config(
+    config: dict[str, Any], source: str = "<flags>", base_dir: Path | None = None
+) -> Settings:
+    """Check a config dict; unknown sections and keys are errors naming ``source``."""
+    unknown = sorted(set(config) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown section [{unknown[0]}] (known: {', '.join(SECTIONS)})"
+        )
+
+    def section(name: str, cls: type) -> Any:
+        value = config.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {name} must be a table, e.g. [{name}]")
+        return build_options(cls, value, f"{source}: [{name}]")
+
+    settings = Settings(
+        run=section("run", RunSettings),
+        documents=section("documents", DocumentsSettings),
+        generation=section("generation", GenerationSettings),
+        store=section("store", StoreSettings),
+        plugin_options=_plugin_tables(config, source),
+        source=source,
+        base_dir=base_dir or Path("."),
+    )
+    _check_ranges(settings)
+    return settings
+
+
+def _check_ranges(settings: Settings) -> None:
+    checks = [
+        (settings.run.batch_size >= 1, "run.batch_size must be at least 1"),
+        (settings.run.samples_per_document >= 1, "run.samples_per_document must be at least 1"),
+        (settings.generation.max_new_tokens >= 1, "generation.max_new_tokens must be at least 1"),
+        (settings.generation.temperature >= 0, "generation.temperature must be >= 0"),
+        (0 < settings.generation.top_p <= 1, "generation.top_p must be in (0, 1]"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{settings.source}: {message}")

@@ -1,0 +1,281 @@
+"""The DuckDB store: every run, document, prompt, candidate and score, written in batches.
+
+One process writes a store file at a time (DuckDB's rule); each batch of work lands in a single
+transaction, so a crash loses at most the batch in flight and a rerun resumes after it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from groundset.core.errors import StoreError
+from groundset.core.migrations import apply_migrations
+from groundset.core.records import Metric
+
+__all__ = ["DEFAULT_DB", "QueryResult", "Store", "quote_identifier"]
+
+DEFAULT_DB = "groundset.duckdb"
+
+_CANDIDATE_COLUMNS = (
+    "candidate_id", "run_id", "work_id", "candidate_index", "batch_index", "sample_index",
+    "document_id", "prompt_id", "fields", "raw_output", "parse_ok", "parse_error", "model_id",
+    "params", "input_tokens", "output_tokens", "latency_s", "stop_reason", "created_at",
+)  # fmt: skip
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a column name for SQL; names are never pasted unquoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+class Store:
+    """A groundset store file. Open it read-only to query while nothing writes it."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise StoreError(
+                f"no store at {self.path}: run `groundset run CONFIG` first, or pass --db FILE"
+            )
+        try:
+            self.db = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as error:
+            raise StoreError(f"cannot open store {self.path}: {_first_line(error)}") from None
+        if not read_only:
+            apply_migrations(self.db)
+            self.refresh_views()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def start_run(self, run: dict[str, Any]) -> bool:
+        """Insert the run, or mark an existing one running again; True when resuming."""
+        exists = self.db.execute("SELECT 1 FROM runs WHERE run_id = ?", [run["run_id"]]).fetchone()
+        if exists:
+            self.db.execute(
+                "UPDATE runs SET status = 'running', error = NULL, planned = ?, model_id = ?,"
+                " validators = ?, config = ?, versions = ?, updated_at = current_timestamp"
+                " WHERE run_id = ?",
+                [
+                    run["planned"],
+                    run["model_id"],
+                    as_json(run["validators"]),
+                    as_json(run["config"]),
+                    as_json(run["versions"]),
+                    run["run_id"],
+                ],
+            )
+            return True
+        json_keys = ("validators", "fields", "config", "versions")
+        row = {**run, **{k: as_json(run[k]) for k in json_keys}, "status": "running"}
+        self._insert("runs", pa.Table.from_pylist([row]))
+        self.refresh_views()
+        return False
+
+    def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        finished = "current_timestamp" if status == "complete" else "NULL"
+        self.db.execute(
+            f"UPDATE runs SET status = ?, error = ?, updated_at = current_timestamp,"
+            f" finished_at = {finished} WHERE run_id = ?",
+            [status, error, run_id],
+        )
+
+    def resolve_run(self, ref: str) -> str:
+        """A run id from 'latest', a full id, a unique id prefix, or a run name (newest)."""
+        if ref == "latest":
+            row = self.db.execute(
+                "SELECT run_id FROM runs ORDER BY created_at DESC, run_id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no runs in {self.path} yet: run `groundset run CONFIG` first")
+            return row[0]
+        rows = self.db.execute(
+            "SELECT run_id FROM runs WHERE run_id LIKE ? || '%' OR name = ?"
+            " ORDER BY created_at DESC",
+            [ref, ref],
+        ).fetchall()
+        ids = list(dict.fromkeys(r[0] for r in rows))
+        if not ids:
+            raise StoreError(f"no run {ref!r} in {self.path}: `groundset runs` lists them")
+        if len(ids) > 1 and not any(i == ref for i in ids) and ref not in self.run_names():
+            raise StoreError(f"run prefix {ref!r} is ambiguous: {', '.join(i[:12] for i in ids)}")
+        return ref if ref in ids else ids[0]
+
+    def run_names(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT name FROM runs").fetchall() if r[0]}
+
+    def completed_work_ids(self, run_id: str) -> set[str]:
+        rows = self.db.execute(
+            "SELECT DISTINCT work_id FROM candidates WHERE run_id = ?", [run_id]
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def register_metrics(self, validator_id: str, version: str, metrics: Sequence[Metric]) -> None:
+        rows = [
+            {
+                "validator": validator_id,
+                "metric": m.name,
+                "description": m.description,
+                "low": m.low,
+                "high": m.high,
+                "higher_is_better": m.higher_is_better,
+                "default_threshold": m.default_threshold,
+                "validator_version": version,
+            }
+            for m in metrics
+        ]
+        if not rows:
+            return
+        self.db.execute("BEGIN TRANSACTION")
+        self.db.execute("DELETE FROM metrics WHERE validator = ?", [validator_id])
+        self._insert("metrics", pa.Table.from_pylist(rows))
+        self.db.execute("COMMIT")
+        self.refresh_views()
+
+    def record_batch(
+        self,
+        run_id: str,
+        documents: list[dict[str, Any]],
+        prompts: list[dict[str, Any]],
+        candidates: list[dict[str, Any]],
+        scores: list[dict[str, Any]],
+    ) -> None:
+        """Everything one batch produced, in one transaction: all of it lands or none does."""
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            self._insert_new("documents", "document_id", documents)
+            self._insert_new("prompts", "prompt_id", prompts)
+            self._insert("candidates", pa.Table.from_pylist(candidates))
+            if scores:
+                self._insert("scores", pa.Table.from_pylist(scores))
+            self.db.execute(
+                "UPDATE runs SET updated_at = current_timestamp WHERE run_id = ?", [run_id]
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def record_export(self, row: dict[str, Any]) -> None:
+        self._insert("exports", pa.Table.from_pylist([row]))
+
+    def _insert(self, table: str, rows: pa.Table) -> None:
+        self.db.register("_groundset_rows", rows)
+        try:
+            self.db.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _groundset_rows")
+        finally:
+            self.db.unregister("_groundset_rows")
+
+    def _insert_new(self, table: str, key: str, rows: list[dict[str, Any]]) -> None:
+        unique = list({row[key]: row for row in rows}.values())
+        if not unique:
+            return
+        self.db.register("_groundset_rows", pa.Table.from_pylist(unique))
+        try:
+            self.db.execute(
+                f"INSERT INTO {table} BY NAME SELECT * FROM _groundset_rows"
+                f" WHERE {key} NOT IN (SELECT {key} FROM {table})"
+            )
+        finally:
+            self.db.unregister("_groundset_rows")
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+        try:
+            relation = self.db.execute(sql, list(params or []))
+        except duckdb.Error as error:
+            raise StoreError(f"SQL error: {_first_line(error)}") from None
+        if relation.description is None:
+            return QueryResult([], [])
+        columns = [d[0] for d in relation.description]
+        return QueryResult(columns, relation.fetchall())
+
+    def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """A query's result as an Arrow table (DuckDB 2 renamed the method; accept both)."""
+        try:
+            relation = self.db.sql(sql, params=list(params or []))
+            fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+            return fetch()
+        except duckdb.Error as error:
+            raise StoreError(f"SQL error: {_first_line(error)}") from None
+
+    def metric_columns(self) -> list[str]:
+        rows = self.db.execute(
+            "SELECT validator || '.' || metric FROM metrics ORDER BY validator, metric"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def refresh_views(self) -> None:
+        """Rebuild the wide ``candidate_scores`` view: one column per parsed field seen in any
+        run and one per declared metric (``"overlap.token_precision"``)."""
+        metric_rows = self.db.execute(
+            "SELECT validator, metric FROM metrics ORDER BY validator, metric"
+        ).fetchall()
+        field_names = _field_names(self.db)
+        field_sql = [
+            f"c.fields->>{_literal(name)} AS {quote_identifier(name)}"
+            for name in field_names
+            if name not in _CANDIDATE_COLUMNS and name != "document_title"
+        ]
+        metric_sql = [
+            f"max(s.value) FILTER (WHERE s.validator = {_literal(v)} AND s.metric = {_literal(m)})"
+            f" AS {quote_identifier(f'{v}.{m}')}"
+            for v, m in metric_rows
+        ]
+        metrics_select = ", ".join(["s.candidate_id", *metric_sql])
+        select = ", ".join(
+            ["c.*", "d.title AS document_title", *field_sql, "s.* EXCLUDE (candidate_id)"]
+        )
+        self.db.execute(
+            f"CREATE OR REPLACE VIEW candidate_scores AS SELECT {select} FROM candidates c"
+            f" LEFT JOIN documents d USING (document_id)"
+            f" LEFT JOIN (SELECT {metrics_select} FROM scores s GROUP BY s.candidate_id) s"
+            f" ON s.candidate_id = c.candidate_id"
+        )
+
+
+def _field_names(db: duckdb.DuckDBPyConnection) -> list[str]:
+    names: dict[str, None] = {}
+    for (fields,) in db.execute("SELECT fields FROM runs ORDER BY created_at").fetchall():
+        for name in json.loads(fields or "[]"):
+            names[name] = None
+    return list(names)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def rows_as_dicts(result: QueryResult) -> Iterable[dict[str, Any]]:
+    return (dict(zip(result.columns, row, strict=True)) for row in result.rows)

@@ -1,0 +1,1 @@
+"""Built-in plugins of groundset, each a default plugin that uses only the public API."""
