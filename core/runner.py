@@ -45,7 +45,11 @@ def _instantiate(loaded: LoadedPlugins, kind: str, section: str, item_id: str, s
     entry = loaded.registry.get(kind, item_id)
     values = _resolve_paths(s.options_for(section, item_id), s.base_dir)
     options = build_options(entry.cls.Options, values, f"{s.source}: [{section}.{item_id}]")
-    return entry.cls(options)
+    try:
+        return entry.cls(options)
+    except ConfigError as error:
+        message = str(error)
+        raise ConfigError(message if s.source in message else f"{s.source}: {message}") from None
 
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> dict[str, Any]:

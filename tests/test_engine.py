@@ -92,9 +92,7 @@ ROWS = (
 
 
 def test_killed_run_resumes_to_exactly_the_expected_rows(tmp_path, write_config, monkeypatch):
-    config = write_config(
-        "[backends.flaky]\noutputs = " + json.dumps([GOOD, BAD]) + "\n"
-    )
+    config = write_config("[backends.flaky]\noutputs = " + json.dumps([GOOD, BAD]) + "\n")
     db, reference_db = tmp_path / "s.duckdb", tmp_path / "ref.duckdb"
     with registered_plugin(FlakyPlugin(), "flaky"):
         monkeypatch.setattr(FlakyBackend, "fail_on_call", 2)  # dies after one batch

@@ -1,0 +1,127 @@
+"""The docs match the code: every hook, config key and metric is documented, the CLI reference
+is the real --help, and every SQL cookbook query runs against a real store."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from groundset.core import hookspecs
+from groundset.core.cli import cli
+from groundset.core.manager import load_plugins
+from groundset.core.settings import (
+    DocumentsSettings,
+    GenerationSettings,
+    RunSettings,
+    StoreSettings,
+)
+from groundset.core.store import Store
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+HOOKS = [name for name in dir(hookspecs) if name.startswith("register_")]
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    following = re.search(r"^## ", text[start + len(heading) :], re.M)
+    return text[start : start + len(heading) + following.start()] if following else text[start:]
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented(hook):
+    text = (DOCS / "plugin-hooks.md").read_text()
+    assert f"## `{hook}(register)`" in text, f"document {hook} in docs/plugin-hooks.md"
+
+
+def test_every_hookspec_has_a_docstring_with_its_param():
+    for hook in HOOKS:
+        doc = getattr(hookspecs, hook).__doc__ or ""
+        assert ":param register:" in doc, hook
+
+
+@pytest.mark.parametrize(
+    ("heading", "cls"),
+    [
+        ("## `[run]`", RunSettings),
+        ("## `[documents]`", DocumentsSettings),
+        ("## `[generation]`", GenerationSettings),
+        ("## `[store]`", StoreSettings),
+    ],
+)
+def test_every_core_setting_is_documented(heading, cls):
+    section = _section((DOCS / "configuration.md").read_text(), heading)
+    for field in dataclasses.fields(cls):
+        assert f"| `{field.name}` |" in section, f"{heading} {field.name}"
+
+
+@pytest.mark.parametrize(
+    ("kind", "section"),
+    [("strategy", "strategies"), ("backend", "backends"), ("validator", "validators")],
+)
+def test_every_builtin_plugin_option_is_documented(kind, section):
+    text = (DOCS / "configuration.md").read_text()
+    registry = load_plugins(entry_points=False).registry
+    for plugin_id in registry.ids(kind):
+        options = registry.get(kind, plugin_id).cls.Options
+        part = _section(text, f"## `[{section}.{plugin_id}]`")
+        for field in dataclasses.fields(options):
+            assert f"| `{field.name}` |" in part, f"[{section}.{plugin_id}] {field.name}"
+
+
+def test_every_builtin_metric_is_documented():
+    text = (DOCS / "validators.md").read_text()
+    registry = load_plugins(entry_points=False).registry
+    for validator_id in registry.ids("validator"):
+        part = _section(text, f"## `{validator_id}`")
+        for metric in registry.get("validator", validator_id).cls.metrics:
+            assert f"| `{metric.name}` |" in part, f"{validator_id}.{metric.name}"
+
+
+def test_cli_reference_is_the_real_help():
+    text = (DOCS / "cli.md").read_text()
+    for command in ["", *sorted(cli.commands)]:
+        args = [command, "--help"] if command else ["--help"]
+        help_text = CliRunner().invoke(cli, args, prog_name="groundset").output
+        assert help_text.strip() in text, f"regenerate docs/cli.md: `{command}` changed"
+
+
+COOKBOOK = re.findall(r"```sql\n(.*?)```", (DOCS / "sql-cookbook.md").read_text(), re.S)
+
+
+@pytest.fixture(scope="module")
+def cookbook_store(tmp_path_factory) -> Path:
+    """A real store from a mock-backend run: good, copied and unparseable candidates."""
+    from groundset.core.runner import prepare_run, start_run
+    from groundset.core.settings import settings_from_config
+    from groundset.core.testing import MockBackendPlugin, registered_plugin
+
+    root = tmp_path_factory.mktemp("cookbook")
+    documents = Path(__file__).resolve().parent.parent / "examples" / "seed-documents.jsonl"
+    outputs = [
+        "[question]: How much did IBM pay?\n[answer]: IBM paid $190.00 per share.",
+        "Nothing useful here.",
+    ]
+    config = {
+        "run": {"backend": "mock", "samples_per_document": 2, "batch_size": 3},
+        "documents": {"path": str(documents)},
+        "backends": {"mock": {"outputs": outputs}},
+    }
+    db = root / "cookbook.duckdb"
+    with registered_plugin(MockBackendPlugin(), "mock"), Store(db) as store:
+        start_run(prepare_run(settings_from_config(config)), store)
+    return db
+
+
+def test_cookbook_has_the_required_queries():
+    assert len(COOKBOOK) >= 5
+
+
+@pytest.mark.parametrize("query", COOKBOOK, ids=[f"q{i}" for i in range(len(COOKBOOK))])
+def test_cookbook_query_runs_and_returns_rows(cookbook_store, query):
+    with Store(cookbook_store, read_only=True) as store:
+        result = store.query(query)
+    assert result.rows, query

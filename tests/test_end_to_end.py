@@ -1,0 +1,94 @@
+"""The main job for real: the example config, the default model on CPU, offline, through the
+installed command line, then the queries a user runs next."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.model
+
+
+def groundset(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GROUNDSET_LOAD_PLUGINS": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "groundset.core", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("e2e")
+    result = groundset(
+        "run",
+        str(REPO / "examples" / "seed-qa.toml"),
+        "--limit-documents",
+        "2",
+        "--samples",
+        "1",
+        "--max-new-tokens",
+        "40",
+        "--no-progress",
+        cwd=work,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 prompts -> 2 candidates" in result.stdout
+    return work
+
+
+def test_every_generation_is_recorded_with_its_model_tokens_and_scores(real_run):
+    query = (
+        "SELECT model_id, raw_output, parse_ok, parse_error, input_tokens, output_tokens,"
+        ' latency_s, "format.parsed" FROM candidate_scores'
+    )
+    result = groundset("sql", query, "--format", "json", cwd=real_run)
+    rows = json.loads(result.stdout)
+    assert len(rows) == 2
+    for row in rows:
+        assert row["model_id"].startswith("HuggingFaceTB/SmolLM2-135M-Instruct")
+        assert row["raw_output"].strip()
+        assert 0 < row["output_tokens"] <= 40 and row["input_tokens"] > 100
+        assert row["latency_s"] > 0
+        assert row["format.parsed"] == float(row["parse_ok"])
+        assert row["parse_ok"] or row["parse_error"]
+
+
+def test_runs_and_export_work_on_the_real_store(real_run):
+    runs = json.loads(groundset("runs", "--format", "json", cwd=real_run).stdout)
+    assert [(r["name"], r["status"], r["candidates"]) for r in runs] == [("seed-qa", "complete", 2)]
+    out = real_run / "qa.jsonl"
+    result = groundset(
+        "export", "--run", "latest", "--include-failed", "-o", str(out), cwd=real_run
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_rerun_resumes_without_loading_work_twice(real_run):
+    result = groundset(
+        "run",
+        str(REPO / "examples" / "seed-qa.toml"),
+        "--limit-documents",
+        "2",
+        "--samples",
+        "1",
+        "--max-new-tokens",
+        "40",
+        "--no-progress",
+        cwd=real_run,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 prompts were already recorded" in result.stdout
+    count = groundset("sql", "SELECT count(*) FROM candidates", "--format", "csv", cwd=real_run)
+    assert count.stdout.splitlines()[1] == "2"
