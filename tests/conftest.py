@@ -14,7 +14,6 @@ from groundset.core.manager import reset_plugins
 from groundset.core.testing import MockBackendPlugin, registered_plugin
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(autouse=True)

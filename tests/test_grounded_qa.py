@@ -21,7 +21,7 @@ from groundset.plugins.grounded_qa import (
     render_completion,
 )
 
-SEED = Path("/work/shared/seed/generating-synthetic-data.md")
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "generating-synthetic-data.md"
 needs_seed = pytest.mark.skipif(not SEED.exists(), reason="seed blog post not available")
 
 
