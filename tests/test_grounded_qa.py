@@ -22,7 +22,6 @@ from groundset.plugins.grounded_qa import (
 )
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "generating-synthetic-data.md"
-needs_seed = pytest.mark.skipif(not SEED.exists(), reason="seed blog post not available")
 
 
 def _seed_block() -> str:
@@ -58,7 +57,6 @@ def test_packaged_examples_are_the_seeds_four() -> None:
     assert examples[3].document.endswith("data science expertise.   ")
 
 
-@needs_seed
 def test_completion_prompt_is_the_seeds_full_prompt_word_for_word() -> None:
     block = _seed_block()
     assert block.endswith("[document]: ")
@@ -67,14 +65,12 @@ def test_completion_prompt_is_the_seeds_full_prompt_word_for_word() -> None:
     assert text == block + target + "\n\n[question]:"
 
 
-@needs_seed
 def test_instruction_is_the_seeds_first_paragraph() -> None:
     assert load_instruction() == _seed_block().split("\n\n", 1)[0]
     assert load_instruction().startswith("Given the next [document], create a [question]")
     assert load_instruction().endswith("is provided by a helping AI Agent.")
 
 
-@needs_seed
 def test_examples_file_matches_a_fresh_extraction_from_the_seed() -> None:
     rest = _seed_block().split("\n\n", 1)[1]
     pattern = re.compile(r"\[document\]: (.*?)\n\n\[question\]: (.*?)\n\[answer\]: (.*?)\n\n", re.S)
