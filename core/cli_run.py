@@ -127,6 +127,9 @@ def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flag
             + (f", {done} already recorded" if done else ""),
             err=True,
         )
+        if done < len(prepared.items):
+            click.echo(f"loading {prepared.plugins.backend.model_id} ...", err=True)
+            prepared.plugins.backend.load()
         with _progress(prepared, done, progress) as bar:
 
             def advance(report: BatchReport) -> None:

@@ -52,6 +52,11 @@ class Backend(_Plugin):
         """The model this backend generates with, recorded on every candidate."""
         return self.backend_id
 
+    def load(self) -> None:
+        """Load models or open connections before the first batch, once there is work to do,
+        so set-up time is neither counted as generation nor hidden behind a frozen progress bar.
+        Must be safe to call more than once."""
+
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
         raise NotImplementedError
 
