@@ -50,7 +50,8 @@ class JsonlLoader(Loader):
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"{where}: missing or empty text field {self.options.text_field!r}")
         title = record.get(self.options.title_field)
-        metadata = {k: v for k, v in record.items() if k not in (self.options.text_field, "title")}
+        own = (self.options.text_field, self.options.title_field)
+        metadata = {k: v for k, v in record.items() if k not in own}
         return Document(
             text=text.strip(),
             title=str(title).strip() if title else None,
