@@ -53,7 +53,7 @@ def test_documents_loader_is_chosen_by_suffix_and_limit_applies(tmp_path):
 def test_unknown_documents_suffix_asks_for_a_format(tmp_path):
     (tmp_path / "docs.csv").write_text("text\nhello\n")
     settings = settings_from_config({"documents": {"path": "docs.csv"}}, "c.toml", tmp_path)
-    with pytest.raises(ConfigError, match="no loader for .*docs.csv: set \\[documents\\] format"):
+    with pytest.raises(ConfigError, match=r"no loader for .*docs.csv: set \[documents\] format"):
         load_documents(settings, load_plugins(entry_points=False))
 
 
