@@ -52,6 +52,11 @@ class Store:
         try:
             self.db = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as error:
+            if "lock" in str(error).lower():
+                raise StoreError(
+                    f"store {self.path} is in use by another process (a run still writing?):"
+                    " try again when it finishes"
+                ) from None
             raise StoreError(f"cannot open store {self.path}: {_first_line(error)}") from None
         if not read_only:
             apply_migrations(self.db)

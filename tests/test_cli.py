@@ -193,3 +193,26 @@ def test_bad_jsonl_line_is_named_and_recorded_rows_stay(ran, tmp_path, write_con
 def test_queries_without_a_store_say_how_to_make_one(tmp_path):
     result = CliRunner().invoke(cli, ["runs", "--db", str(tmp_path / "none.duckdb")])
     assert result.exit_code == 2 and "run `groundset run CONFIG` first" in result.output
+
+
+def test_a_store_held_by_another_process_is_a_clear_error(ran):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(ran)!r}); print('ready', flush=True);"
+            " time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        result = CliRunner().invoke(cli, ["runs", "--db", str(ran)])
+    finally:
+        holder.kill()
+    assert result.exit_code == 2
+    assert "is in use by another process" in result.output
