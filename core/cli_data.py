@@ -124,4 +124,5 @@ def export(
                 "rows": table.num_rows,
             }
         )
-    click.echo(f"exported {table.num_rows} candidates of run {run_id} to {path} ({exporter_id})")
+    noun = "candidate" if table.num_rows == 1 else "candidates"
+    click.echo(f"exported {table.num_rows} {noun} of run {run_id} to {path} ({exporter_id})")

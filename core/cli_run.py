@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -116,6 +117,9 @@ def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flag
     """Generate candidates from documents, score them and record everything.
 
     Running the same CONFIG again resumes the run: recorded prompts are skipped."""
+    if not progress:
+        # also silence the model libraries' loading bars (they read these when imported)
+        os.environ["TQDM_DISABLE"] = os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     settings = build_settings(config, flags, assignments)
     loaded = plugins_with_warnings()
     prepared = prepare_run(settings, loaded)
@@ -128,7 +132,7 @@ def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flag
             err=True,
         )
         if done < len(prepared.items):
-            click.echo(f"loading {prepared.plugins.backend.model_id} ...", err=True)
+            click.echo(f"loading model {prepared.plugins.backend.model_id} ...", err=True)
             prepared.plugins.backend.load()
         with _progress(prepared, done, progress) as bar:
 

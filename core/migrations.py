@@ -113,12 +113,6 @@ def m001_initial(db: duckdb.DuckDBPyConnection) -> None:
                    ELSE s.value <= m.default_threshold END) AS passed
         FROM scores s JOIN metrics m USING (validator, metric)
         GROUP BY ALL;
-        -- Candidates that parsed and pass every validator's default thresholds.
-        CREATE VIEW accepted_default AS
-        SELECT c.* FROM candidates c
-        WHERE c.parse_ok AND NOT EXISTS (
-            SELECT 1 FROM validator_results v
-            WHERE v.candidate_id = c.candidate_id AND NOT v.passed);
         """
     )
 

@@ -234,8 +234,9 @@ class Store:
         return [r[0] for r in rows]
 
     def refresh_views(self) -> None:
-        """Rebuild the wide ``candidate_scores`` view: one column per parsed field seen in any
-        run and one per declared metric (``"overlap.token_precision"``)."""
+        """Rebuild the wide ``candidate_scores`` view (one column per parsed field seen in any run
+        and one per declared metric, ``"overlap.token_precision"``) and ``accepted_default``, its
+        rows that parsed and pass every declared default threshold."""
         metric_rows = self.db.execute(
             "SELECT validator, metric FROM metrics ORDER BY validator, metric"
         ).fetchall()
@@ -259,6 +260,11 @@ class Store:
             f" LEFT JOIN documents d USING (document_id)"
             f" LEFT JOIN (SELECT {metrics_select} FROM scores s GROUP BY s.candidate_id) s"
             f" ON s.candidate_id = c.candidate_id"
+        )
+        self.db.execute(
+            "CREATE OR REPLACE VIEW accepted_default AS SELECT cs.* FROM candidate_scores cs"
+            " WHERE cs.parse_ok AND NOT EXISTS (SELECT 1 FROM validator_results v"
+            " WHERE v.candidate_id = cs.candidate_id AND NOT v.passed)"
         )
 
 

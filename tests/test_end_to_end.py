@@ -44,6 +44,7 @@ def real_run(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, result.stderr
     assert "2 prompts -> 2 candidates" in result.stdout
+    assert "de-quantizing" not in result.stderr and "Loading weights" not in result.stderr
     return work
 
 

@@ -113,14 +113,15 @@ def test_copy_threshold_and_min_tokens_options() -> None:
     answer = "it has closed the transaction under which it bought all of the issued shares"
     # 14 tokens; the longest shared span "it has closed the transaction under which it" is 8
     assert _score(answer, LONG)["copy_ratio"] == pytest.approx(8 / 14)
-    assert _score(answer, LONG, copy_threshold=0.5)["verbatim_copy"] == 0.0  # under 25 tokens
-    assert _score(answer, LONG, copy_threshold=0.5, min_copy_tokens=8)["verbatim_copy"] == 1.0
+    assert _score(answer, LONG)["verbatim_copy"] == 0.0
+    assert _score(answer, LONG, copy_threshold=0.5)["verbatim_copy"] == 1.0
     assert _score(answer, LONG, copy_threshold=0.5, min_copy_tokens=15)["verbatim_copy"] == 0.0
 
 
-def test_a_short_extractive_answer_is_not_called_a_copy() -> None:
-    """The seed's own first answer repeats 18 of its 20 tokens from one sentence: extractive,
-    not a copy of the document, so the default keeps it."""
+def test_an_extractive_answer_is_not_called_a_copy_but_a_copied_title_is() -> None:
+    """The seed's own first answer reuses most of one sentence in its own words: extractive,
+    not a copy, so the default keeps it. An answer that is just a run of the document's words
+    (here, its title) is flagged."""
     answer = (
         "IBM acquired Red Hat for $190.00 per share in cash, representing a total equity value"
         " of approximately $34 billion."
@@ -136,6 +137,9 @@ def test_a_short_extractive_answer_is_not_called_a_copy() -> None:
     )
     assert scores["copy_ratio"] >= 0.75
     assert scores["verbatim_copy"] == 0.0
+    title = "IBM Closes Landmark Acquisition of Red Hat; Defines Open, Hybrid Cloud Future"
+    [copied] = OverlapValidator().score([_candidate(title, LONG, title=title)])
+    assert copied["copy_ratio"] == 1.0 and copied["verbatim_copy"] == 1.0
 
 
 def test_lowercase_option() -> None:

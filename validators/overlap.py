@@ -151,8 +151,8 @@ class OverlapValidator(Validator):
         when an answer counts as a verbatim copy; ``lowercase``: compare tokens case-blind."""
 
         field: str = "answer"
-        copy_threshold: float = 0.9
-        min_copy_tokens: int = 25
+        copy_threshold: float = 0.95
+        min_copy_tokens: int = 8
         lowercase: bool = True
 
     def __init__(self, options: OverlapValidator.Options | None = None) -> None:
