@@ -11,6 +11,7 @@ from groundset.core.errors import (
     PluginError,
     StoreError,
 )
+from groundset.core.factory import create_backend
 from groundset.core.hookspecs import hookimpl
 from groundset.core.interfaces import Backend, Exporter, Loader, Strategy, Validator
 from groundset.core.records import (
@@ -48,5 +49,6 @@ __all__ = [
     "Strategy",
     "Validator",
     "content_hash",
+    "create_backend",
     "hookimpl",
 ]

@@ -41,13 +41,14 @@ def cli() -> None:
 
 
 def _add_commands() -> None:
-    from groundset.core import cli_data, cli_plugins, cli_run
+    from groundset.core import cli_data, cli_plugins, cli_run, cli_validate
 
     cli.add_command(cli_run.run)
     cli.add_command(cli_data.runs)
     cli.add_command(cli_data.sql)
     cli.add_command(cli_data.export)
     cli.add_command(cli_plugins.plugins)
+    cli.add_command(cli_validate.validate)
 
 
 _add_commands()

@@ -5,7 +5,6 @@ again skips every batch already recorded and redoes at most the one in flight wh
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from groundset.core.records import (
     PlannedPrompt,
     content_hash,
 )
+from groundset.core.scoring import score_candidates
 from groundset.core.settings import Settings
 from groundset.core.store import Store, as_json
 
@@ -110,46 +110,6 @@ def _candidates(run_id: str, item: WorkItem, generation: Generation, strategy: S
         )
 
 
-def _score(validators: Sequence[Validator], candidates: list[Candidate]) -> list[dict[str, Any]]:
-    rows = []
-    for validator in validators:
-        chosen = [c for c in candidates if c.parsed or validator.scores_parse_failures]
-        if not chosen:
-            continue
-        results = validator.score(chosen)
-        _check_scores(validator, chosen, results)
-        for candidate, result in zip(chosen, results, strict=True):
-            rows.extend(
-                {
-                    "candidate_id": candidate.candidate_id,
-                    "run_id": candidate.run_id,
-                    "validator": validator.validator_id,
-                    "metric": metric,
-                    "value": float(value),
-                    "validator_version": validator.version,
-                }
-                for metric, value in result.items()
-            )
-    return rows
-
-
-def _check_scores(validator: Validator, chosen: list[Candidate], results: list) -> None:
-    who = f"validator {validator.validator_id!r}"
-    if not isinstance(results, list) or len(results) != len(chosen):
-        got = len(results) if isinstance(results, list) else type(results).__name__
-        raise PluginError(f"{who} returned {got} results for {len(chosen)} candidates")
-    declared = {m.name for m in validator.metrics}
-    for result in results:
-        unknown = set(result) - declared
-        if unknown:
-            raise PluginError(f"{who} returned undeclared metric {sorted(unknown)[0]!r}")
-        for metric, value in result.items():
-            if not isinstance(value, int | float) or (
-                isinstance(value, float) and math.isinf(value)
-            ):
-                raise PluginError(f"{who} returned {value!r} for {metric!r}: not a finite float")
-
-
 def _rows(run_id: str, item: WorkItem, gen: Generation, cand: Candidate, index: int, params: str):
     return {
         "candidate_id": cand.candidate_id,
@@ -207,7 +167,7 @@ def run_batch(
         for index, cand in _candidates(run_id, item, generation, plugins.strategy):
             candidates.append(cand)
             rows.append(_rows(run_id, item, generation, cand, index, params_json))
-    scores = _score(plugins.validators, candidates)
+    scores = score_candidates(plugins.validators, candidates)
     documents = [_document_row(i.planned.document) for i in batch]
     store.record_batch(run_id, documents, [_prompt_row(i) for i in batch], rows, scores)
     failures = sum(1 for c in candidates if not c.parsed)

@@ -104,6 +104,12 @@ def m001_initial(db: duckdb.DuckDBPyConnection) -> None:
             rows INTEGER NOT NULL,
             created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
         );
+        -- The newest score of each (candidate, validator, metric); re-scoring with another
+        -- validator version adds rows to scores and the older ones stay there for comparison.
+        CREATE VIEW latest_scores AS
+        SELECT * FROM scores
+        QUALIFY row_number() OVER (
+            PARTITION BY candidate_id, validator, metric ORDER BY created_at DESC) = 1;
         -- Per candidate and validator: did every metric with a default threshold pass?
         CREATE VIEW validator_results AS
         SELECT s.run_id, s.candidate_id, s.validator,
@@ -111,7 +117,7 @@ def m001_initial(db: duckdb.DuckDBPyConnection) -> None:
                    WHEN m.default_threshold IS NULL THEN true
                    WHEN m.higher_is_better THEN s.value >= m.default_threshold
                    ELSE s.value <= m.default_threshold END) AS passed
-        FROM scores s JOIN metrics m USING (validator, metric)
+        FROM latest_scores s JOIN metrics m USING (validator, metric)
         GROUP BY ALL;
         """
     )

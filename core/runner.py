@@ -15,6 +15,7 @@ from typing import Any
 
 from groundset.core.engine import BatchReport, RunPlugins, RunSummary, execute_plan, plan_work
 from groundset.core.errors import ConfigError, InputError
+from groundset.core.factory import create_plugin
 from groundset.core.manager import LoadedPlugins, get_plugins
 from groundset.core.options import build_options
 from groundset.core.records import Document
@@ -42,14 +43,8 @@ class PreparedRun:
 
 
 def _instantiate(loaded: LoadedPlugins, kind: str, section: str, item_id: str, s: Settings):
-    entry = loaded.registry.get(kind, item_id)
     values = _resolve_paths(s.options_for(section, item_id), s.base_dir)
-    options = build_options(entry.cls.Options, values, f"{s.source}: [{section}.{item_id}]")
-    try:
-        return entry.cls(options)
-    except ConfigError as error:
-        message = str(error)
-        raise ConfigError(message if s.source in message else f"{s.source}: {message}") from None
+    return create_plugin(kind, item_id, values, s.source, loaded)
 
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -183,6 +183,18 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
 
+    def record_scores(self, run_id: str, scores: list[dict[str, Any]]) -> None:
+        """Scores of recorded candidates (re-scoring), in one transaction."""
+        if not scores:
+            return
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            self._insert("scores", pa.Table.from_pylist(scores))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
     def record_export(self, row: dict[str, Any]) -> None:
         self._insert("exports", pa.Table.from_pylist([row]))
 
@@ -258,7 +270,7 @@ class Store:
         self.db.execute(
             f"CREATE OR REPLACE VIEW candidate_scores AS SELECT {select} FROM candidates c"
             f" LEFT JOIN documents d USING (document_id)"
-            f" LEFT JOIN (SELECT {metrics_select} FROM scores s GROUP BY s.candidate_id) s"
+            f" LEFT JOIN (SELECT {metrics_select} FROM latest_scores s GROUP BY s.candidate_id) s"
             f" ON s.candidate_id = c.candidate_id"
         )
         self.db.execute(

@@ -1,0 +1,40 @@
+"""Build a registered plugin from its id and a table of options, with errors naming the table.
+Validators that need a model backend (a judge, question generation) use this too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from groundset.core.errors import ConfigError
+from groundset.core.interfaces import Backend
+from groundset.core.manager import LoadedPlugins, get_plugins
+from groundset.core.options import build_options
+
+__all__ = ["SECTIONS", "create_backend", "create_plugin"]
+
+#: plugin kind -> config section holding its option tables
+SECTIONS = {"strategy": "strategies", "backend": "backends", "validator": "validators"}
+
+
+def create_plugin(
+    kind: str,
+    plugin_id: str,
+    options: dict[str, Any] | None = None,
+    where: str = "",
+    loaded: LoadedPlugins | None = None,
+) -> Any:
+    """An instance of the ``kind`` plugin ``plugin_id``; ``where`` prefixes error messages."""
+    entry = (loaded or get_plugins()).registry.get(kind, plugin_id)
+    table = f"[{SECTIONS.get(kind, kind)}.{plugin_id}]"
+    prefix = f"{where}: " if where else ""
+    built = build_options(entry.cls.Options, options, f"{prefix}{table}")
+    try:
+        return entry.cls(built)
+    except ConfigError as error:
+        message = str(error)
+        raise ConfigError(message if not where or where in message else prefix + message) from None
+
+
+def create_backend(backend_id: str, options: dict[str, Any] | None = None) -> Backend:
+    """A registered backend, for plugins that need to generate text themselves."""
+    return create_plugin("backend", backend_id, options)

@@ -1,0 +1,91 @@
+"""Re-scoring: run new or changed validators over a run's recorded candidates, without
+generating again. Scores of other validator versions stay in ``scores`` for comparison; the
+``candidate_scores`` view shows the newest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from groundset.core.interfaces import Validator
+from groundset.core.records import Candidate, Document
+from groundset.core.scoring import score_candidates, version_tag
+from groundset.core.store import Store, as_json
+
+__all__ = ["RescoreSummary", "rescore_run"]
+
+_CANDIDATES_SQL = """
+SELECT c.candidate_id, c.run_id, c.work_id, c.fields, c.raw_output, c.parse_error,
+       d.text, d.title, d.source, d.metadata
+FROM candidates c JOIN documents d USING (document_id)
+WHERE c.run_id = ?
+ORDER BY c.batch_index, c.work_id, c.candidate_index
+"""
+
+
+@dataclass
+class RescoreSummary:
+    run_id: str
+    candidates: int = 0
+    scored: int = 0
+    skipped: int = 0
+
+
+def _candidate(row: tuple) -> Candidate:
+    cid, run_id, work_id, fields, raw, error, text, title, source, metadata = row
+    document = Document(
+        text=text, title=title, source=source, metadata=json.loads(metadata or "{}")
+    )
+    return Candidate(cid, run_id, work_id, document, json.loads(fields or "{}"), raw, error)
+
+
+def _batches(items: Sequence[Candidate], size: int) -> Iterator[list[Candidate]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _already_scored(store: Store, run_id: str, validator: Validator) -> set[str]:
+    rows = store.query(
+        "SELECT DISTINCT candidate_id FROM scores"
+        " WHERE run_id = ? AND validator = ? AND validator_version = ?",
+        [run_id, validator.validator_id, version_tag(validator)],
+    ).rows
+    return {r[0] for r in rows}
+
+
+def rescore_run(
+    store: Store,
+    run_id: str,
+    validators: Sequence[Validator],
+    batch_size: int = 32,
+    on_batch: Callable[[int], None] | None = None,
+) -> RescoreSummary:
+    """Score every candidate of the run that this exact validator version has not scored yet,
+    one transaction per batch, so an interrupted re-scoring resumes where it stopped."""
+    candidates = [_candidate(r) for r in store.query(_CANDIDATES_SQL, [run_id]).rows]
+    summary = RescoreSummary(run_id, candidates=len(candidates))
+    for validator in validators:
+        store.register_metrics(validator.validator_id, validator.version, validator.metrics)
+        done = _already_scored(store, run_id, validator)
+        todo = [c for c in candidates if c.candidate_id not in done]
+        summary.skipped += len(candidates) - len(todo)
+        if on_batch is not None and len(todo) < len(candidates):
+            on_batch(len(candidates) - len(todo))
+        for batch in _batches(todo, batch_size):
+            store.record_scores(run_id, score_candidates([validator], batch))
+            summary.scored += len(batch)
+            if on_batch is not None:
+                on_batch(len(batch))
+    _add_validators_to_run(store, run_id, [v.validator_id for v in validators])
+    return summary
+
+
+def _add_validators_to_run(store: Store, run_id: str, validator_ids: list[str]) -> None:
+    row = store.query("SELECT validators FROM runs WHERE run_id = ?", [run_id]).rows[0]
+    current = json.loads(row[0] or "[]")
+    merged = current + [v for v in validator_ids if v not in current]
+    store.db.execute(
+        "UPDATE runs SET validators = ?, updated_at = current_timestamp WHERE run_id = ?",
+        [as_json(merged), run_id],
+    )

@@ -1,0 +1,68 @@
+"""Running validators over candidates and checking what they return: shared by the engine (new
+candidates) and re-scoring (recorded ones), so both write the same rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from groundset.core.errors import PluginError
+from groundset.core.interfaces import Validator
+from groundset.core.records import Candidate, content_hash
+
+__all__ = ["score_candidates", "version_tag"]
+
+
+def version_tag(validator: Validator) -> str:
+    """The validator's declared version plus a hash of its options: scores made with other
+    options are a different version, so re-scoring keeps both and SQL can compare them."""
+    try:
+        options = dataclasses.asdict(validator.options)
+    except TypeError:
+        options = repr(validator.options)
+    return f"{validator.version}:{content_hash(options)[:8]}"
+
+
+def score_candidates(
+    validators: Sequence[Validator], candidates: Sequence[Candidate]
+) -> list[dict[str, Any]]:
+    """Score rows (long format) for every validator over the candidates it accepts."""
+    rows: list[dict[str, Any]] = []
+    for validator in validators:
+        chosen = [c for c in candidates if c.parsed or validator.scores_parse_failures]
+        if not chosen:
+            continue
+        results = validator.score(chosen)
+        _check(validator, chosen, results)
+        tag = version_tag(validator)
+        for candidate, result in zip(chosen, results, strict=True):
+            rows.extend(
+                {
+                    "candidate_id": candidate.candidate_id,
+                    "run_id": candidate.run_id,
+                    "validator": validator.validator_id,
+                    "metric": metric,
+                    "value": float(value),
+                    "validator_version": tag,
+                }
+                for metric, value in result.items()
+            )
+    return rows
+
+
+def _check(validator: Validator, chosen: list[Candidate], results: object) -> None:
+    who = f"validator {validator.validator_id!r}"
+    if not isinstance(results, list) or len(results) != len(chosen):
+        got = len(results) if isinstance(results, list) else type(results).__name__
+        raise PluginError(f"{who} returned {got} results for {len(chosen)} candidates")
+    declared = {m.name for m in validator.metrics}
+    for result in results:
+        unknown = set(result) - declared
+        if unknown:
+            raise PluginError(f"{who} returned undeclared metric {sorted(unknown)[0]!r}")
+        for metric, value in result.items():
+            finite = isinstance(value, int | float) and math.isfinite(value)
+            if not finite or isinstance(value, bool):
+                raise PluginError(f"{who} returned {value!r} for {metric!r}: not a finite number")
