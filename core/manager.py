@@ -46,7 +46,11 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "groundset.plugins.loaders",
     "groundset.plugins.exporters",
     "groundset.validators.format",
+    "groundset.validators.grounding_embedding",
+    "groundset.validators.grounding_nli",
+    "groundset.validators.judge",
     "groundset.validators.overlap",
+    "groundset.validators.relevance",
 )
 
 

@@ -22,7 +22,8 @@ def _code_folders() -> dict[str, str]:
     found = {}
     for init in REPO.glob("*/**/__init__.py"):
         folder = init.parent.relative_to(REPO)
-        if folder.parts[0] in ("tests", "docs", "bench", "examples", "build") or any(
+        # training/ builds the shipped NLI model; it is run from a checkout, never installed
+        if folder.parts[0] in ("tests", "docs", "bench", "examples", "build", "training") or any(
             part.startswith(".") for part in folder.parts
         ):
             continue

@@ -1,0 +1,128 @@
+"""The ``grounding_nli`` validator: is the answer entailed by the document?
+
+SummaC-style: the document is cut into windows that fit the model (every sentence, and runs of
+``window_sentences`` consecutive sentences), each answer sentence (a *claim*) is checked against
+every window, and a claim counts as supported by its best window. The candidate's scores come
+from its least supported claim, so one invented fact sinks the answer.
+
+The hypothesis is the answer alone by default: prepending the question made a prototype much
+worse at telling grounded from hallucinated answers (AUROC 0.88 vs 0.55), because the question's
+words are always "supported" and dilute the claim.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from groundset.core import Candidate, ConfigError, Document, Metric, Register, Validator, hookimpl
+from groundset.validators.models import pick_device
+from groundset.validators.nli import DEFAULT_NLI_MODEL, nli_model
+from groundset.validators.sentences import split_sentences
+
+__all__ = ["GroundingNliValidator", "document_windows", "register_validators"]
+
+HYPOTHESES = ("answer", "question_answer")
+
+
+@dataclass(frozen=True)
+class GroundingNliOptions:
+    """``model``: ``groundset-nli`` (packaged), an NLI model folder, or a hub id;
+    ``hypothesis``: ``answer`` or ``question_answer``; ``window_sentences``: sentences per
+    multi-sentence window (1 checks single sentences only)."""
+
+    model: str = DEFAULT_NLI_MODEL
+    device: str = "auto"
+    question_field: str = "question"
+    answer_field: str = "answer"
+    hypothesis: str = "answer"
+    window_sentences: int = 3
+    max_claims: int = 8
+    batch_size: int = 32
+
+
+@functools.lru_cache(maxsize=4096)
+def _windows(text: str, size: int) -> tuple[str, ...]:
+    sentences = split_sentences(text)
+    windows = list(sentences)
+    if size > 1 and len(sentences) > 1:
+        last = max(len(sentences) - size + 1, 1)
+        windows += [" ".join(sentences[i : i + size]) for i in range(last)]
+    return tuple(dict.fromkeys(windows))
+
+
+def document_windows(document: Document, size: int) -> tuple[str, ...]:
+    """Every sentence and every run of ``size`` sentences, computed once per document."""
+    text = document.text
+    if document.title and not text.startswith(document.title):
+        text = f"{document.title}\n\n{text}"
+    return _windows(text, size)
+
+
+class GroundingNliValidator(Validator):
+    """Entailment of each answer sentence by its best document window (NLI cross-encoder)."""
+
+    validator_id = "grounding_nli"
+    version = "1"
+    description = "Answer entailed by the document: NLI over document windows, SummaC-style"
+    Options = GroundingNliOptions
+    metrics = (
+        Metric("entailment", "Least supported claim: min over answer sentences of the max "
+               "entailment probability over document windows.", 0.0, 1.0),
+        Metric("contradiction", "Most contradicted claim: max over answer sentences of the "
+               "contradiction probability at the claim's best window.", 0.0, 1.0,
+               higher_is_better=False),
+        Metric("score", "min over answer sentences of max over windows of P(entailment) - "
+               "P(contradiction) (SummaC-ZS).", -1.0, 1.0, default_threshold=0.0),
+    )  # fmt: skip
+
+    def __init__(self, options: GroundingNliOptions | None = None) -> None:
+        super().__init__(options)
+        if self.options.hypothesis not in HYPOTHESES:
+            choices = ", ".join(HYPOTHESES)
+            raise ConfigError(
+                f"validators.grounding_nli.hypothesis: expected one of {choices},"
+                f" got {self.options.hypothesis!r}"
+            )
+        if self.options.window_sentences < 1:
+            raise ConfigError("validators.grounding_nli.window_sentences: must be at least 1")
+
+    def _claims(self, candidate: Candidate) -> list[str]:
+        answer = candidate.fields.get(self.options.answer_field, "")
+        claims = split_sentences(answer)[: self.options.max_claims]
+        if self.options.hypothesis == "question_answer":
+            question = candidate.fields.get(self.options.question_field, "")
+            claims = [f"{question} {claim}" for claim in claims]
+        return claims
+
+    def score(self, candidates: Sequence[Candidate]) -> list[dict[str, float]]:
+        model = nli_model(self.options.model, pick_device(self.options.device))
+        plan = []  # per candidate: (claims, windows, first pair index)
+        pairs: list[tuple[str, str]] = []
+        for candidate in candidates:
+            claims = self._claims(candidate)
+            windows = document_windows(candidate.document, self.options.window_sentences)
+            plan.append((len(claims), len(windows), len(pairs)))
+            pairs.extend((w, c) for c in claims for w in windows)
+        probs = model.probabilities(pairs, self.options.batch_size)
+        return [_aggregate(probs, *entry) for entry in plan]
+
+
+def _aggregate(probs, claims: int, windows: int, start: int) -> dict[str, float]:
+    if claims == 0 or windows == 0:
+        return {"entailment": 0.0, "contradiction": 0.0, "score": -1.0}
+    grid = probs[start : start + claims * windows].reshape(claims, windows, 2)
+    support = grid[:, :, 0] - grid[:, :, 1]
+    best = support.argmax(axis=1)
+    rows = range(claims)
+    return {
+        "entailment": float(grid[:, :, 0].max(axis=1).min()),
+        "contradiction": float(grid[rows, best, 1].max()),
+        "score": float(support.max(axis=1).min()),
+    }
+
+
+@hookimpl
+def register_validators(register: Register) -> None:
+    register(GroundingNliValidator)

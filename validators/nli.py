@@ -1,0 +1,157 @@
+"""NLI cross-encoders for the grounding validator: an int8 ONNX model folder run by onnxruntime
+(the packaged default), or any sentence-transformers ``CrossEncoder`` (a local folder or a hub
+id). Each model loads once per process; every call is batched.
+
+Both kinds return, per (premise, hypothesis) pair, the probabilities of entailment and
+contradiction, found through the model's own ``id2label`` so any label order works.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from groundset.core import ConfigError
+
+__all__ = ["DEFAULT_NLI_MODEL", "NliModel", "default_nli_path", "nli_model"]
+
+#: The ``model`` value meaning groundset's own NLI model, shipped inside the package.
+DEFAULT_NLI_MODEL = "groundset-nli"
+_LOCK = threading.Lock()
+
+
+def default_nli_path() -> Path:
+    """The packaged model folder (``model.onnx``, ``config.json``, ``tokenizer.json``)."""
+    return Path(str(resources.files("groundset.validators") / "data" / "nli"))
+
+
+def _labels(config: dict[str, Any], where: str) -> tuple[int, int]:
+    """Indices of the entailment and contradiction classes in the model's output."""
+    names = {int(k): str(v).lower() for k, v in config.get("id2label", {}).items()}
+    found = {}
+    for index, name in names.items():
+        for label in ("entail", "contradict"):
+            if name.startswith(label):
+                found[label] = index
+    if len(found) != 2:
+        raise ConfigError(
+            f"NLI model {where}: id2label {names} must name entailment and contradiction classes"
+        )
+    return found["entail"], found["contradict"]
+
+
+class NliModel:
+    """Entailment and contradiction probabilities for premise/hypothesis pairs."""
+
+    def __init__(self, predict: Any, labels: tuple[int, int], max_length: int, name: str) -> None:
+        self._predict = predict
+        self.entail_index, self.contradict_index = labels
+        self.max_length = max_length
+        self.name = name
+
+    def probabilities(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> Any:
+        """An (n, 2) array: P(entailment), P(contradiction) per pair."""
+        import numpy as np
+
+        if not pairs:
+            return np.zeros((0, 2), dtype=np.float32)
+        chunks = [
+            self._predict(list(pairs[i : i + batch_size])) for i in range(0, len(pairs), batch_size)
+        ]
+        probs = np.concatenate(chunks)
+        return probs[:, [self.entail_index, self.contradict_index]]
+
+
+def _softmax(logits: Any) -> Any:
+    import numpy as np
+
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _onnx(folder: Path, device: str) -> NliModel:
+    """onnxruntime session + fast tokenizer; threads follow the CPU count unless limited by
+    ``GROUNDSET_THREADS``."""
+    import numpy as np
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    max_length = int(config.get("max_length", 256))
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_length, strategy="only_first")
+    tokenizer.enable_padding()
+    options = ort.SessionOptions()
+    threads = os.environ.get("GROUNDSET_THREADS")
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    providers = (
+        ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if device.startswith("cuda")
+        else ["CPUExecutionProvider"]
+    )
+    session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=providers)
+    inputs = {i.name for i in session.get_inputs()}
+
+    def predict(pairs: list[tuple[str, str]]) -> Any:
+        encoded = tokenizer.encode_batch(pairs)
+        feed = {
+            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+        }
+        (logits,) = session.run(None, {k: v for k, v in feed.items() if k in inputs})[:1]
+        return _softmax(logits)
+
+    return NliModel(predict, _labels(config, str(folder)), max_length, str(folder))
+
+
+def _cross_encoder(source: str, device: str) -> NliModel:
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(source, device=None if device == "auto" else device)
+    config = model.model.config.to_dict()
+    max_length = int(model.max_length or 512)
+
+    def predict(pairs: list[tuple[str, str]]) -> Any:
+        import numpy as np
+
+        logits = model.predict(pairs, convert_to_numpy=True, show_progress_bar=False)
+        return _softmax(np.asarray(logits, dtype=np.float32))
+
+    return NliModel(predict, _labels(config, source), max_length, source)
+
+
+@functools.cache
+def _load(source: str, device: str) -> NliModel:
+    folder = Path(source)
+    if (folder / "model.onnx").exists():
+        return _onnx(folder, device)
+    return _cross_encoder(source, device)
+
+
+def nli_model(model: str = DEFAULT_NLI_MODEL, device: str = "auto") -> NliModel:
+    """The shared NLI model: ``groundset-nli`` (packaged), a folder, or a hub id."""
+    if model == DEFAULT_NLI_MODEL:
+        path = default_nli_path()
+        if not (path / "model.onnx").exists():
+            raise ConfigError(f"the packaged NLI model is missing from {path}: reinstall groundset")
+        source = str(path)
+    else:
+        path = Path(model).expanduser()
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        if not path.exists() and (offline or "/" not in model):
+            raise ConfigError(
+                f"NLI model {model!r} not found: give a model folder, a hub id where a hub is"
+                f" reachable, or {DEFAULT_NLI_MODEL!r} (packaged)"
+            )
+        source = str(path) if path.exists() else model
+    with _LOCK:
+        return _load(source, device)

