@@ -1,0 +1,135 @@
+"""How close each model-based validator gets to the raw speed of its model on the same inputs.
+
+For every validator, the same candidates are scored twice: through ``validator.score`` (the real
+path: sentence splitting, caching, batching, aggregation) and as the bare model calls that path
+needs (the texts or pairs, encoded in the same batches). The ratio is validator candidates/s over
+raw candidates/s; the target is >= 0.9.
+
+    python bench/validator_speed.py [--candidates 256] [--batch 64] [--validators a,b]
+
+Candidates are built from the seed documents with answers taken from their sentences, so the
+inputs are realistic in length. Results print as a table; ``--json FILE`` saves them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from groundset.core import Candidate, Document
+from groundset.validators.grounding_embedding import GroundingEmbeddingValidator
+from groundset.validators.grounding_nli import (
+    GroundingNliValidator,
+    document_windows,
+)
+from groundset.validators.models import embedder
+from groundset.validators.nli import nli_model
+from groundset.validators.relevance import RelevanceValidator
+from groundset.validators.sentences import split_sentences
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_candidates(count: int) -> list[Candidate]:
+    """Answers of one or two document sentences; documents repeat as in a real run."""
+    lines = (ROOT / "examples" / "seed-documents.jsonl").read_text().splitlines()
+    documents = [Document(**json.loads(line)) for line in lines]
+    out = []
+    for i in range(count):
+        doc = documents[i % len(documents)]
+        sentences = split_sentences(doc.text)
+        answer = " ".join(sentences[i % len(sentences) : i % len(sentences) + 1 + i % 2])
+        fields = {"question": f"What does the document say about {doc.title or 'it'}?",
+                  "answer": answer}  # fmt: skip
+        out.append(Candidate(f"c{i}", "bench", f"w{i}", doc, fields, answer))
+    return out
+
+
+def timed(fn: Callable[[], object], repeat: int = 3) -> float:
+    """Best of ``repeat`` wall times (the first call also warms caches and threads)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def batches(items: Sequence, size: int) -> list[Sequence]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def relevance(cands: list[Candidate], batch: int) -> tuple[float, float]:
+    validator, model = RelevanceValidator(), embedder()
+
+    def raw() -> None:
+        for part in batches(cands, batch):
+            model.encode([c.fields["question"] for c in part] + [c.fields["answer"] for c in part])
+
+    return timed(lambda: [validator.score(p) for p in batches(cands, batch)]), timed(raw)
+
+
+def grounding_embedding(cands: list[Candidate], batch: int) -> tuple[float, float]:
+    validator, model = GroundingEmbeddingValidator(), embedder()
+    model.document_sentences([c.document for c in cands], split_sentences)  # cached in both
+
+    def raw() -> None:
+        for part in batches(cands, batch):
+            model.encode([s for c in part for s in split_sentences(c.fields["answer"])])
+
+    return timed(lambda: [validator.score(p) for p in batches(cands, batch)]), timed(raw)
+
+
+def grounding_nli(cands: list[Candidate], batch: int) -> tuple[float, float]:
+    validator = GroundingNliValidator()
+    model = nli_model()
+    pairs = [[(w, c) for c in split_sentences(cand.fields["answer"])
+              for w in document_windows(cand.document, 3)] for cand in cands]  # fmt: skip
+
+    def raw() -> None:
+        for part in batches(pairs, batch):
+            model.probabilities([p for group in part for p in group], 32)
+
+    return timed(lambda: [validator.score(p) for p in batches(cands, batch)], 1), timed(raw, 1)
+
+
+BENCHES = {"relevance": relevance, "grounding_embedding": grounding_embedding,
+           "grounding_nli": grounding_nli}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--validators", default=",".join(BENCHES))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    cands = make_candidates(args.candidates)
+    results = []
+    print(f"{'validator':<22}{'validator c/s':>14}{'raw c/s':>10}{'ratio':>8}")
+    for name in args.validators.split(","):
+        try:
+            validator_s, raw_s = BENCHES[name](cands, args.batch)
+        except Exception as error:  # a missing optional model: report it, bench the rest
+            print(f"{name:<22} skipped: {error}")
+            continue
+        row = {"validator": name, "validator_cps": len(cands) / validator_s,
+               "raw_cps": len(cands) / raw_s, "ratio": raw_s / validator_s}  # fmt: skip
+        results.append(row)
+        print(f"{name:<22}{row['validator_cps']:>14.1f}{row['raw_cps']:>10.1f}{row['ratio']:>8.2f}")
+    if args.json:
+        meta = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                "candidates": args.candidates, "batch": args.batch}  # fmt: skip
+        args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
