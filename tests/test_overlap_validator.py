@@ -162,7 +162,7 @@ def test_declared_metrics_are_the_returned_keys() -> None:
     for metric in OverlapValidator.metrics:
         assert (metric.low, metric.high) == (0.0, 1.0)
     by_name = {m.name: m for m in OverlapValidator.metrics}
-    assert by_name["token_precision"].default_threshold == 0.6
+    assert by_name["token_precision"].default_threshold == 0.45
     assert by_name["verbatim_copy"].higher_is_better is False
     assert by_name["verbatim_copy"].default_threshold == 0.0
 
@@ -190,7 +190,7 @@ def test_seed_examples_pass_the_default_precision_threshold() -> None:
         for e in examples
     ]
     scores = OverlapValidator().score(candidates)
-    assert all(s["token_precision"] >= 0.6 for s in scores)
+    assert all(s["token_precision"] >= 0.45 for s in scores)
     # "The Watson NLP containers support REST and gRPC.": "support" and "grpc" are not in the
     # document (which spells it "gRCP"), so 6 of 8 tokens
     assert scores[2]["token_precision"] == pytest.approx(6 / 8)

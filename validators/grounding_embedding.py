@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from groundset.core import Candidate, Metric, Register, Validator, hookimpl
 from groundset.validators.models import DEFAULT_EMBEDDING_MODEL, embedder
-from groundset.validators.sentences import split_sentences
+from groundset.validators.sentences import split_claims, split_sentences
 
 __all__ = ["GroundingEmbeddingValidator", "register_validators"]
 
@@ -36,7 +36,7 @@ class GroundingEmbeddingValidator(Validator):
     Options = GroundingEmbeddingOptions
     metrics = (
         Metric("min_similarity", "Least supported answer sentence: min over answer sentences of "
-               "the max cosine to any document sentence.", -1.0, 1.0, default_threshold=0.5),
+               "the max cosine to any document sentence.", -1.0, 1.0, default_threshold=0.45),
         Metric("mean_similarity", "Mean over answer sentences of the max cosine to any "
                "document sentence.", -1.0, 1.0),
     )  # fmt: skip
@@ -44,7 +44,7 @@ class GroundingEmbeddingValidator(Validator):
     def score(self, candidates: Sequence[Candidate]) -> list[dict[str, float]]:
         model = embedder(self.options.model, self.options.device)
         documents = model.document_sentences([c.document for c in candidates], split_sentences)
-        claims = [split_sentences(c.fields.get(self.options.field, "")) for c in candidates]
+        claims = [split_claims(c.fields.get(self.options.field, "")) for c in candidates]
         vectors = model.encode([s for group in claims for s in group])
         results, start = [], 0
         for group, (_, doc_vectors) in zip(claims, documents, strict=True):

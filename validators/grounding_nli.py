@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from groundset.core import Candidate, ConfigError, Document, Metric, Register, Validator, hookimpl
 from groundset.validators.models import pick_device
 from groundset.validators.nli import DEFAULT_NLI_MODEL, nli_model
-from groundset.validators.sentences import split_sentences
+from groundset.validators.sentences import split_claims, split_sentences
 
 __all__ = ["GroundingNliValidator", "document_windows", "register_validators"]
 
@@ -90,7 +90,7 @@ class GroundingNliValidator(Validator):
 
     def _claims(self, candidate: Candidate) -> list[str]:
         answer = candidate.fields.get(self.options.answer_field, "")
-        claims = split_sentences(answer)[: self.options.max_claims]
+        claims = split_claims(answer)[: self.options.max_claims]
         if self.options.hypothesis == "question_answer":
             question = candidate.fields.get(self.options.question_field, "")
             claims = [f"{question} {claim}" for claim in claims]

@@ -62,7 +62,7 @@ class RelevanceValidator(Validator):
     Options = RelevanceOptions
     metrics = (
         Metric("cosine", "Cosine similarity of question and answer embeddings.", -1.0, 1.0,
-               default_threshold=0.3),
+               default_threshold=0.2),
         Metric("ragas_answer_relevancy", "Mean cosine similarity of the real question to "
                "questions a model generated from the answer (method = 'ragas').", -1.0, 1.0),
     )  # fmt: skip

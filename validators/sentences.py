@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["split_sentences"]
+__all__ = ["split_claims", "split_sentences"]
 
 _FALLBACK = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n\s*\n+|\n(?=\s*[-*•]\s)")
 
@@ -29,3 +29,23 @@ def split_sentences(text: str) -> list[str]:
         else:
             parts.extend(_FALLBACK.split(paragraph))
     return [p.strip() for p in parts if p.strip()]
+
+
+def split_claims(text: str, min_words: int = 3) -> list[str]:
+    """Sentences of an answer as claims to check: a sentence of fewer than ``min_words`` words
+    ("No.", "Yes, it does.") is joined to the next one, since alone it says nothing checkable."""
+    claims: list[str] = []
+    pending = ""
+    for sentence in split_sentences(text):
+        joined = f"{pending} {sentence}".strip()
+        if len(joined.split()) < min_words:
+            pending = joined
+            continue
+        claims.append(joined)
+        pending = ""
+    if pending:
+        if claims:
+            claims[-1] = f"{claims[-1]} {pending}"
+        else:
+            claims.append(pending)
+    return claims
