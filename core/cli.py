@@ -41,7 +41,7 @@ def cli() -> None:
 
 
 def _add_commands() -> None:
-    from groundset.core import cli_data, cli_plugins, cli_run, cli_validate
+    from groundset.core import cli_data, cli_plugins, cli_run, cli_score, cli_validate
 
     cli.add_command(cli_run.run)
     cli.add_command(cli_data.runs)
@@ -49,6 +49,7 @@ def _add_commands() -> None:
     cli.add_command(cli_data.export)
     cli.add_command(cli_plugins.plugins)
     cli.add_command(cli_validate.validate)
+    cli.add_command(cli_score.score)
 
 
 _add_commands()

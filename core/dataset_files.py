@@ -1,0 +1,107 @@
+"""Reading datasets people already have, for ``groundset score``: JSON Lines, CSV, Parquet, or
+a Hugging Face dataset folder (``save_to_disk``), read with pyarrow so no extra package is
+needed. Each row comes with its line or row number, so a bad row can be named."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from groundset.core.errors import InputError
+
+__all__ = ["FORMATS", "detect_format", "read_rows"]
+
+FORMATS = ("jsonl", "csv", "parquet", "hf")
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+
+Row = tuple[int, dict[str, Any] | None, str | None]
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        if (path / "dataset_info.json").exists() or list(path.glob("*.arrow")):
+            return "hf"
+        raise InputError(f"{path}: a folder, but not a Hugging Face dataset (no *.arrow files)")
+    fmt = _SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{path}: unknown format; pass --format ({', '.join(FORMATS)})")
+    return fmt
+
+
+def read_rows(path: Path, fmt: str | None = None) -> Iterator[Row]:
+    """(number, row, None) per row, or (number, None, reason) for a row that cannot be read;
+    JSONL and CSV count file lines (from 1), Parquet and datasets count rows (from 1)."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    fmt = fmt or detect_format(path)
+    readers = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet, "hf": _hf}
+    if fmt not in readers:
+        raise InputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    return readers[fmt](path)
+
+
+def _jsonl(path: Path) -> Iterator[Row]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                yield number, None, f"invalid JSON ({error.msg})"
+                continue
+            if isinstance(row, dict):
+                yield number, row, None
+            else:
+                yield number, None, f"expected a JSON object, got {type(row).__name__}"
+
+
+def _csv(path: Path) -> Iterator[Row]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        for row in reader:
+            yield reader.line_num, dict(row), None
+
+
+def _arrow_rows(table: Any) -> Iterator[Row]:
+    for batch in table.to_batches(max_chunksize=1024):
+        yield from ((0, row, None) for row in batch.to_pylist())
+
+
+def _numbered(rows: Iterator[Row]) -> Iterator[Row]:
+    for number, (_, row, error) in enumerate(rows, start=1):
+        yield number, row, error
+
+
+def _parquet(path: Path) -> Iterator[Row]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise InputError(f"{path}: cannot read Parquet: {error}") from None
+    return _numbered(_arrow_rows(table))
+
+
+def _hf(path: Path) -> Iterator[Row]:
+    """A ``Dataset.save_to_disk`` folder: Arrow IPC stream files, in the order state.json
+    lists them."""
+    import pyarrow as pa
+
+    state = path / "state.json"
+    names = (
+        [f["filename"] for f in json.loads(state.read_text())["_data_files"]]
+        if state.exists()
+        else sorted(p.name for p in path.glob("*.arrow"))
+    )
+    tables = []
+    for name in names:
+        try:
+            with pa.memory_map(str(path / name)) as source:
+                tables.append(pa.ipc.open_stream(source).read_all())
+        except Exception as error:
+            raise InputError(f"{path / name}: cannot read dataset file: {error}") from None
+    return _numbered(r for table in tables for r in _arrow_rows(table))

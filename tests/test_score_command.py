@@ -1,0 +1,122 @@
+"""`groundset score`: datasets people already have, recorded and scored as runs of their own."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from groundset.core.cli import cli
+
+ROWS = [
+    {"document": "IBM acquired Red Hat for $190.00 per share in cash, about $34 billion.",
+     "question": "How much did IBM pay for Red Hat?", "answer": "IBM paid $190.00 per share."},
+    {"document": "The Watson NLP containers support REST and gRPC interfaces.",
+     "question": "Which interfaces do the containers offer?", "answer": "REST and gRPC."},
+]  # fmt: skip
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def sql(db, query: str) -> list[dict]:
+    return json.loads(invoke("sql", query, "--db", str(db), "--format", "json").output)
+
+
+def test_jsonl_rows_are_scored_and_bad_rows_recorded_with_their_line(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    lines = [json.dumps(r) for r in ROWS] + ['{"document": "x", "question": "q"}', "{broken"]
+    data.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "s.duckdb"
+    result = invoke(
+        "score", str(data), "--db", str(db), "--validators", "overlap,relevance", "--no-progress"
+    )
+    assert result.exit_code == 0, result.output
+    assert "4 rows, 2 could not be scored" in result.output
+    assert "line 3: missing field 'answer'" in result.output
+    assert "line 4: invalid JSON" in result.output
+    rows = sql(
+        db,
+        'SELECT question, "overlap.token_precision" AS p, "relevance.cosine" AS r,'
+        " parse_ok, raw_output FROM candidate_scores ORDER BY sample_index",
+    )
+    assert [r["parse_ok"] for r in rows] == [True, True, False, False]
+    assert rows[0]["p"] == pytest.approx(5 / 6) and rows[0]["r"] > 0.3  # "paid" is not there
+    assert json.loads(rows[0]["raw_output"]) == ROWS[0]
+    sources = sql(
+        db,
+        "SELECT d.source FROM candidates JOIN documents d USING (document_id)"
+        " WHERE parse_ok ORDER BY sample_index",
+    )
+    assert [s["source"] for s in sources] == [f"{data}:1", f"{data}:2"]
+    runs = sql(db, "SELECT name, strategy, status FROM runs")
+    assert runs == [{"name": "mine", "strategy": "score", "status": "complete"}]
+
+
+def test_scoring_the_same_file_again_resumes(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    db = tmp_path / "s.duckdb"
+    for _ in range(2):
+        invoke("score", str(data), "--db", str(db), "--validators", "overlap", "--no-progress")
+    assert sql(db, "SELECT count(*) AS n FROM candidates")[0]["n"] == 2
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "hf"])
+def test_other_formats_and_column_mapping(tmp_path, fmt):
+    renamed = [{"ctx": r["document"], "reply": r["answer"]} for r in ROWS]
+    if fmt == "csv":
+        path = tmp_path / "data.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, ["ctx", "reply"])
+            writer.writeheader()
+            writer.writerows(renamed)
+    elif fmt == "parquet":
+        path = tmp_path / "data.parquet"
+        pq.write_table(pa.Table.from_pylist(renamed), path)
+    else:  # the layout of datasets' save_to_disk: Arrow IPC stream files and state.json
+        path = tmp_path / "dataset"
+        path.mkdir()
+        table = pa.Table.from_pylist(renamed)
+        with pa.OSFile(str(path / "data-00000-of-00001.arrow"), "wb") as sink, \
+                pa.ipc.new_stream(sink, table.schema) as writer:  # fmt: skip
+            writer.write_table(table)
+        (path / "state.json").write_text(
+            json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]})
+        )
+        (path / "dataset_info.json").write_text("{}")
+    db = tmp_path / "s.duckdb"
+    result = invoke(
+        "score",
+        str(path),
+        "--db",
+        str(db),
+        "--document-field",
+        "ctx",
+        "--answer-field",
+        "reply",
+        "--question-field",
+        "",
+        "--validators",
+        "overlap",
+        "--no-progress",
+    )
+    assert result.exit_code == 0, result.output
+    rows = sql(
+        db,
+        'SELECT answer, "overlap.token_precision" AS p FROM candidate_scores ORDER BY sample_index',
+    )
+    assert [r["answer"] for r in rows] == [r["reply"] for r in renamed]
+    assert all(r["p"] > 0.5 for r in rows)
+
+
+def test_unknown_file_format_is_a_one_line_error(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text("hello")
+    result = CliRunner().invoke(cli, ["score", str(path), "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 2 and "unknown format; pass --format" in result.output
