@@ -7,7 +7,7 @@ import click
 from groundset.core.manager import LoadedPlugins, get_plugins
 from groundset.core.store import DEFAULT_DB
 
-__all__ = ["db_option", "plugins_with_warnings"]
+__all__ = ["db_option", "plugins_with_warnings", "run_option"]
 
 db_option = click.option(
     "--db",
@@ -15,6 +15,14 @@ db_option = click.option(
     type=click.Path(dir_okay=False),
     default=None,
     help=f"DuckDB store file [default: {DEFAULT_DB}, or [store] db in the config]",
+)
+
+run_option = click.option(
+    "--run",
+    "run_ref",
+    default="latest",
+    show_default=True,
+    help="Run id, id prefix, run name, or 'latest'",
 )
 
 

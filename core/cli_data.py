@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from groundset.core.cli_common import db_option, plugins_with_warnings
+from groundset.core.cli_common import db_option, plugins_with_warnings, run_option
 from groundset.core.errors import ConfigError
 from groundset.core.queries import Threshold, export_query, runs_overview
 from groundset.core.store import DEFAULT_DB, Store, as_json
@@ -52,13 +52,7 @@ def _exporter_for(fmt: str | None, output: Path) -> str:
 
 
 @click.command()
-@click.option(
-    "--run",
-    "run_ref",
-    default="latest",
-    show_default=True,
-    help="Run id, id prefix, run name, or 'latest'",
-)
+@run_option
 @click.option(
     "--min",
     "mins",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from groundset.core.cli_common import db_option, plugins_with_warnings
+from groundset.core.cli_common import db_option, plugins_with_warnings, run_option
 from groundset.core.errors import ConfigError
 from groundset.core.factory import create_plugin
 from groundset.core.queries import pass_rates
@@ -39,13 +39,7 @@ def _validators(config_path: str | None, names: str | None, assignments: tuple[s
 
 @click.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option(
-    "--run",
-    "run_ref",
-    default="latest",
-    show_default=True,
-    help="Run id, id prefix, run name, or 'latest'",
-)
+@run_option
 @click.option(
     "--validators", help="Comma-separated validator ids [default: CONFIG's run.validators]"
 )
