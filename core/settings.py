@@ -37,7 +37,13 @@ class RunSettings:
     name: str | None = None
     strategy: str = "grounded_qa"
     backend: str = "huggingface"
-    validators: tuple[str, ...] = ("format", "overlap")
+    validators: tuple[str, ...] = (
+        "format",
+        "overlap",
+        "relevance",
+        "grounding_embedding",
+        "grounding_nli",
+    )
     samples_per_document: int = 1
     batch_size: int = 4
     seed: int = 0

@@ -69,12 +69,13 @@ class GroundingNliValidator(Validator):
     Options = GroundingNliOptions
     metrics = (
         Metric("entailment", "Least supported claim: min over answer sentences of the max "
-               "entailment probability over document windows.", 0.0, 1.0),
+               "entailment probability over document windows.", 0.0, 1.0,
+               default_threshold=0.45),
         Metric("contradiction", "Most contradicted claim: max over answer sentences of the "
                "contradiction probability at the claim's best window.", 0.0, 1.0,
                higher_is_better=False),
         Metric("score", "min over answer sentences of max over windows of P(entailment) - "
-               "P(contradiction) (SummaC-ZS).", -1.0, 1.0, default_threshold=0.0),
+               "P(contradiction) (SummaC-ZS).", -1.0, 1.0),
     )  # fmt: skip
 
     def __init__(self, options: GroundingNliOptions | None = None) -> None:

@@ -56,16 +56,19 @@ class NliModel:
         self.name = name
 
     def probabilities(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> Any:
-        """An (n, 2) array: P(entailment), P(contradiction) per pair."""
+        """An (n, 2) array: P(entailment), P(contradiction) per pair. Pairs are batched by
+        length, so a batch pads to a similar length instead of to its longest outlier."""
         import numpy as np
 
         if not pairs:
             return np.zeros((0, 2), dtype=np.float32)
-        chunks = [
-            self._predict(list(pairs[i : i + batch_size])) for i in range(0, len(pairs), batch_size)
-        ]
-        probs = np.concatenate(chunks)
-        return probs[:, [self.entail_index, self.contradict_index]]
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        probs = np.empty((len(pairs), 2), dtype=np.float32)
+        columns = [self.entail_index, self.contradict_index]
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            probs[chosen] = self._predict([pairs[i] for i in chosen])[:, columns]
+        return probs
 
 
 def _softmax(logits: Any) -> Any:

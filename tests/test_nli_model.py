@@ -1,0 +1,104 @@
+"""groundset's own NLI model: shipped in the package, loaded offline, and right on the cases
+that matter for grounding (a copied fact is entailed, a changed number is not)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from groundset.core import Candidate, Document
+from groundset.core.cli import cli
+from groundset.validators.grounding_nli import GroundingNliValidator
+from groundset.validators.nli import default_nli_path, nli_model
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCUMENT = Document(
+    text="The museum opened in 1994 and received 2.3 million visitors last year. Entry is free"
+    " on the first Sunday of every month. The west wing closes for repairs in March."
+)
+THRESHOLD = next(
+    m for m in GroundingNliValidator.metrics if m.name == "entailment"
+).default_threshold
+
+
+def score(answer: str) -> dict[str, float]:
+    candidate = Candidate("c", "r", "w", DOCUMENT, {"question": "?", "answer": answer}, answer)
+    return GroundingNliValidator().score([candidate])[0]
+
+
+def test_the_model_ships_in_the_package_and_matches_its_card():
+    folder = default_nli_path()
+    assert {"model.onnx", "config.json", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    digest = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
+    card = (DOCS / "nli-model.md").read_text()
+    assert digest in card, "update the sha256 in docs/nli-model.md"
+    assert (folder / "model.onnx").stat().st_size < 30_000_000
+
+
+def test_it_loads_offline_and_reads_its_label_order():
+    model = nli_model()
+    config = json.loads((default_nli_path() / "config.json").read_text())
+    labels = {int(k): v.lower() for k, v in config["id2label"].items()}
+    assert labels[model.entail_index].startswith("entail")
+    assert labels[model.contradict_index].startswith("contradict")
+
+
+def test_a_copied_sentence_is_entailed():
+    result = score("The museum opened in 1994.")
+    assert result["entailment"] >= THRESHOLD and result["score"] > 0.5
+
+
+def test_a_changed_number_is_rejected():
+    copied = score("The museum opened in 1994.")
+    swapped = score("The museum opened in 2004.")
+    assert swapped["entailment"] < THRESHOLD <= copied["entailment"]
+    assert swapped["contradiction"] > copied["contradiction"]
+
+
+def test_one_unsupported_sentence_sinks_the_answer():
+    grounded = score("The museum opened in 1994. Entry is free on the first Sunday.")
+    padded = score("The museum opened in 1994. It was designed by Frank Gehry.")
+    assert padded["entailment"] < THRESHOLD <= grounded["entailment"]
+
+
+def test_score_command_records_every_row_with_nli_scores(tmp_path):
+    data = tmp_path / "answers.jsonl"
+    rows = [{"document": DOCUMENT.text, "answer": a} for a in
+            ("The museum opened in 1994.", "The museum opened in 2004.", "")]  # fmt: skip
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    db = tmp_path / "s.duckdb"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            str(data),
+            "--db",
+            str(db),
+            "--question-field",
+            "",
+            "--validators",
+            "grounding_nli",
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 rows, 1 could not be scored" in result.output
+    assert re.search(r"grounding_nli\s+1/2 pass", result.output)
+    query = 'SELECT "grounding_nli.entailment" AS s FROM candidate_scores ORDER BY sample_index'
+    out = CliRunner().invoke(cli, ["sql", query, "--db", str(db), "--format", "json"]).output
+    values = [r["s"] for r in json.loads(out)]
+    assert values[0] >= THRESHOLD > values[1] and values[2] is None
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "config.json", "tokenizer.json"])
+def test_model_files_are_package_data(name):
+    import tomllib
+
+    pyproject = tomllib.loads((DOCS.parent / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["groundset.validators"]
+    assert any(Path("data/nli", name).match(p) for p in patterns)
