@@ -1,0 +1,1 @@
+"""groundset's NLI cross-encoder: data, synthetic claims, training, ONNX export, evaluation."""

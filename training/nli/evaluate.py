@@ -1,0 +1,237 @@
+"""Evaluate an NLI model folder (``model.onnx`` + ``config.json`` + ``tokenizer.json``) on the
+held-out test files: 3-way accuracy, 2-way accuracy (entailment vs not entailment) and the
+AUROC of P(entailment) for that 2-way task, per source; plus throughput.
+
+Usage::
+
+    python -m training.nli.evaluate /tmp/nli-model [--threads 2] [--json metrics.json]
+
+Needs onnxruntime, tokenizers and numpy only (no torch). The WiCE premises are built exactly as
+in training (``data.select_evidence`` with the model's own tokenizer and ``max_length``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.nli.data import LABEL2ID, Example, load_held_out
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+#: Maps a list of (premise, hypothesis) pairs to an (n, 3) array of probabilities in the model's
+#: own label order.
+Predictor = Callable[[list[tuple[str, str]]], np.ndarray]
+
+
+@dataclass
+class OnnxNli:
+    """An onnxruntime session with its tokenizer and label order."""
+
+    session: Any
+    tokenizer: Any
+    id2label: dict[int, str]
+    max_length: int
+    input_names: frozenset[str]
+
+    def predict(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """Probabilities for one batch (padded to its longest pair)."""
+        encoded = self.tokenizer.encode_batch(pairs)
+        feed = {
+            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+        }
+        feed = {k: v for k, v in feed.items() if k in self.input_names}
+        logits = self.session.run(None, feed)[0]
+        return softmax(logits)
+
+    def count_tokens(self, text: str) -> int:
+        """WordPiece tokens of a text without special tokens."""
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def load_onnx(folder: Path, threads: int = 2, file_name: str = "model.onnx") -> OnnxNli:
+    """Open a model folder with onnxruntime on CPU with ``threads`` intra-op threads."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    max_length = int(config["max_length"])
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(folder / file_name), options, providers=["CPUExecutionProvider"]
+    )
+    id2label = {int(k): str(v) for k, v in config["id2label"].items()}
+    names = frozenset(i.name for i in session.get_inputs())
+    return OnnxNli(session, tokenizer, id2label, max_length, names)
+
+
+def predict_sorted(
+    predict: Predictor, pairs: Sequence[tuple[str, str]], batch_size: int
+) -> np.ndarray:
+    """Probabilities for all pairs, batched by length (less padding), in the input order."""
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    out = np.zeros((len(pairs), 3), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        out[idx] = predict([pairs[i] for i in idx])
+    return out
+
+
+def to_canonical(probs: np.ndarray, id2label: dict[int, str]) -> np.ndarray:
+    """Reorder columns from the model's label order to ``data.LABELS`` order."""
+    columns = [0] * len(LABEL2ID)
+    for index, name in id2label.items():
+        columns[LABEL2ID[name.lower()]] = index
+    return probs[:, columns]
+
+
+def auroc(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """Area under the ROC curve (rank formulation, ties averaged); None with one class only."""
+    pos = int(positive.sum())
+    neg = len(positive) - pos
+    if pos == 0 or neg == 0:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[positive].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def source_metrics(probs: np.ndarray, examples: Sequence[Example]) -> dict[str, Any]:
+    """Accuracies and AUROC for one source; ``probs`` in ``data.LABELS`` order."""
+    gold = np.array([e.label_id for e in examples])
+    pred = probs.argmax(axis=1)
+    entail = LABEL2ID["entailment"]
+    is_entail = gold == entail
+    return {
+        "n": len(examples),
+        "acc_3way": round(float((pred == gold).mean()), 4),
+        "acc_2way": round(float(((pred == entail) == is_entail).mean()), 4),
+        "auroc_entail": _round(auroc(probs[:, entail], is_entail)),
+        "predicted": {name: int((pred == i).sum()) for name, i in LABEL2ID.items()},
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def evaluate(
+    predict: Predictor,
+    id2label: dict[int, str],
+    examples: Sequence[Example],
+    batch_size: int = 64,
+) -> dict[str, dict[str, Any]]:
+    """Per-source metrics plus their unweighted mean ("macro")."""
+    pairs = [(e.premise, e.hypothesis) for e in examples]
+    probs = to_canonical(predict_sorted(predict, pairs, batch_size), id2label)
+    out: dict[str, dict[str, Any]] = {}
+    for source in sorted({e.source for e in examples}):
+        idx = [i for i, e in enumerate(examples) if e.source == source]
+        out[source] = source_metrics(probs[idx], [examples[i] for i in idx])
+    out["macro"] = {
+        key: round(float(np.mean([m[key] for m in out.values()])), 4)
+        for key in ("acc_3way", "acc_2way")
+    }
+    return out
+
+
+def throughput(predict: Predictor, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> float:
+    """Pairs per second over batches in the given order (one warm-up batch not counted)."""
+    batches = [list(pairs[i : i + batch_size]) for i in range(0, len(pairs), batch_size)]
+    predict(batches[0])
+    start = time.perf_counter()
+    for batch in batches:
+        predict(batch)
+    return round(len(pairs) / (time.perf_counter() - start), 1)
+
+
+def speed_report(predict: Predictor, examples: Sequence[Example], batch_size: int = 32) -> dict:
+    """Throughput on the first 1024 e-SNLI test pairs and the first 256 WiCE test pairs."""
+    out = {}
+    for source, limit in (("esnli_test", 1024), ("wice_claim_test", 256)):
+        pairs = [(e.premise, e.hypothesis) for e in examples if e.source == source][:limit]
+        if pairs:
+            out[f"{source}_pairs_per_s"] = throughput(predict, pairs, batch_size)
+    out["batch_size"] = batch_size
+    return out
+
+
+SANITY_PREMISE = (
+    "IBM acquired Red Hat for $190.00 per share in cash, a total equity value of about $34 billion."
+)
+SANITY_HYPOTHESES = (
+    ("IBM paid $190.00 per share for Red Hat.", "entailment"),
+    ("IBM paid $250.00 per share for Red Hat.", "contradiction"),
+    ("Red Hat was founded in 1993.", "neutral"),
+)
+
+
+def sanity_check(predict: Predictor, id2label: dict[int, str]) -> list[dict[str, Any]]:
+    """Probabilities on three hand-made pairs (expected: entailment, contradiction, neutral)."""
+    pairs = [(SANITY_PREMISE, h) for h, _ in SANITY_HYPOTHESES]
+    probs = predict(pairs)
+    return [
+        {
+            "hypothesis": hypothesis,
+            "expected": expected,
+            "predicted": id2label[int(row.argmax())],
+            "probs": {id2label[i]: round(float(p), 4) for i, p in enumerate(row)},
+        }
+        for (hypothesis, expected), row in zip(SANITY_HYPOTHESES, probs, strict=True)
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("--data", type=Path, default=None, help="shared/data/nli folder")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--file", default="model.onnx", help="ONNX file inside the folder")
+    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = parser.parse_args(argv)
+    model = load_onnx(args.model_dir, args.threads, args.file)
+    examples = load_held_out(args.data, model.max_length, model.count_tokens)
+    result: dict[str, Any] = {"held_out": evaluate(model.predict, model.id2label, examples)}
+    result["sanity"] = sanity_check(model.predict, model.id2label)
+    if not args.no_speed:
+        result["speed"] = speed_report(model.predict, examples, args.batch_size)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
