@@ -37,7 +37,7 @@ class GroundingNliOptions:
     question_field: str = "question"
     answer_field: str = "answer"
     hypothesis: str = "answer"
-    window_sentences: int = 3
+    window_sentences: int = 2
     max_claims: int = 8
     batch_size: int = 32
 
@@ -70,7 +70,7 @@ class GroundingNliValidator(Validator):
     metrics = (
         Metric("entailment", "Least supported claim: min over answer sentences of the max "
                "entailment probability over document windows.", 0.0, 1.0,
-               default_threshold=0.45),
+               default_threshold=0.22),
         Metric("contradiction", "Most contradicted claim: max over answer sentences of the "
                "contradiction probability at the claim's best window.", 0.0, 1.0,
                higher_is_better=False),
