@@ -27,21 +27,17 @@ def groundset(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def run_seed_config(cwd: Path) -> subprocess.CompletedProcess:
+    """The README's main job, cut down: two documents, one sample each, 40 tokens."""
+    seed = str(REPO / "examples" / "seed-qa.toml")
+    return groundset("run", seed, "--limit-documents", "2", "--samples", "1",
+                     "--max-new-tokens", "40", "--no-progress", cwd=cwd)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("e2e")
-    result = groundset(
-        "run",
-        str(REPO / "examples" / "seed-qa.toml"),
-        "--limit-documents",
-        "2",
-        "--samples",
-        "1",
-        "--max-new-tokens",
-        "40",
-        "--no-progress",
-        cwd=work,
-    )
+    result = run_seed_config(work)
     assert result.returncode == 0, result.stderr
     assert "2 prompts -> 2 candidates" in result.stdout
     assert "de-quantizing" not in result.stderr and "Loading weights" not in result.stderr
@@ -77,18 +73,7 @@ def test_runs_and_export_work_on_the_real_store(real_run):
 
 
 def test_rerun_resumes_without_loading_work_twice(real_run):
-    result = groundset(
-        "run",
-        str(REPO / "examples" / "seed-qa.toml"),
-        "--limit-documents",
-        "2",
-        "--samples",
-        "1",
-        "--max-new-tokens",
-        "40",
-        "--no-progress",
-        cwd=real_run,
-    )
+    result = run_seed_config(real_run)
     assert result.returncode == 0, result.stderr
     assert "2 prompts were already recorded" in result.stdout
     count = groundset("sql", "SELECT count(*) FROM candidates", "--format", "csv", cwd=real_run)
