@@ -94,6 +94,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch / onnxruntime CPU threads")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--dev-per-source", type=int, default=600, help="cap dev (eval cost)")
+    parser.add_argument(
+        "--from-checkpoint",
+        type=Path,
+        default=None,
+        help="skip training: export and evaluate this save_pretrained folder",
+    )
     parser.add_argument("--limit", type=int, default=0, help="smoke test: cap every split")
     return parser.parse_args(argv)
 
@@ -333,6 +339,10 @@ def _maybe_keep(
     log(f"dev @ step {history.steps}: score {score:.4f} :: {_summary(metrics)}")
     if score > history.best_score:
         history.best_score, history.best_step = score, history.steps
+        # On disk too: a run stopped later can still be exported with --from-checkpoint.
+        history.seconds = time.perf_counter() - start
+        folder = save_checkpoint(model, tokenizer, _work(args) / "pytorch", args.max_length)
+        write_training(folder, training_summary(history, 0.0) | {"partial": True})
         return {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
     return best_state
 
@@ -347,6 +357,40 @@ def save_checkpoint(model: Any, tokenizer: Any, folder: Path, max_length: int) -
     config["max_length"] = max_length
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return folder
+
+
+def training_summary(history: History, prep_seconds: float) -> dict[str, Any]:
+    """What ``metrics.json`` records about the training loop."""
+    return {
+        "seconds": round(history.seconds, 1),
+        "steps": history.steps,
+        "examples_seen": history.examples,
+        "examples_per_s": round(history.examples / max(history.seconds, 1e-9), 1),
+        "best_step": history.best_step,
+        "best_dev_score": round(history.best_score, 4),
+        "dev_history": history.evals,
+        "data_prep_seconds": round(prep_seconds, 1),
+    }
+
+
+def write_training(checkpoint: Path, training: dict[str, Any]) -> None:
+    """``training.json`` beside a checkpoint, so ``--from-checkpoint`` can report it."""
+    text = json.dumps(training, indent=2) + "\n"
+    (checkpoint / "training.json").write_text(text, encoding="utf-8")
+
+
+def read_training(checkpoint: Path) -> dict[str, Any]:
+    path = checkpoint / "training.json"
+    if not path.exists():
+        return {"note": f"trained elsewhere; no training.json in {checkpoint}"}
+    return {**json.loads(path.read_text(encoding="utf-8")), "from_checkpoint": str(checkpoint)}
+
+
+def load_checkpoint(folder: Path, device: torch.device) -> Any:
+    """A fine-tuned classifier saved by ``save_checkpoint``."""
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(folder).to(device)
 
 
 def prepare_data(args: argparse.Namespace, tokenizer: Any) -> tuple[Splits, list[Example]]:
@@ -478,15 +522,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"train {count_by_source(train_set)} dev {count_by_source(splits.dev)} "
         f"held-out {count_by_source(splits.held_out)} device {device}"
     )
-    data = encode(tokenizer, train_set, args.max_length)
     t_prep = time.perf_counter() - t_start
-    best_state, history = train_loop(model, tokenizer, data, splits.dev, args)
-    model.load_state_dict(best_state)
-    log(
-        f"trained {history.steps} steps ({history.examples} examples) in {history.seconds:.0f}s; "
-        f"best dev step {history.best_step} score {history.best_score:.4f}"
-    )
-    checkpoint = save_checkpoint(model, tokenizer, _work(args) / "pytorch", args.max_length)
+    if args.from_checkpoint:
+        checkpoint = Path(args.from_checkpoint)
+        model = load_checkpoint(checkpoint, device)
+        training = read_training(checkpoint)
+        log(f"skipped training: loaded {checkpoint}")
+    else:
+        data = encode(tokenizer, train_set, args.max_length)
+        best_state, history = train_loop(model, tokenizer, data, splits.dev, args)
+        model.load_state_dict(best_state)
+        log(
+            f"trained {history.steps} steps ({history.examples} examples) in "
+            f"{history.seconds:.0f}s; best dev step {history.best_step} "
+            f"score {history.best_score:.4f}"
+        )
+        training = training_summary(history, t_prep)
+        checkpoint = save_checkpoint(model, tokenizer, _work(args) / "pytorch", args.max_length)
+        write_training(checkpoint, training)
     t_export = time.perf_counter()
     onnx_path = export.write_model_folder(checkpoint, base, _work(args), args.out, args.max_length)
     t_export = time.perf_counter() - t_export
@@ -504,17 +557,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "esnli_pairs_dropped_for_overlap_with_held_out": splits.dropped_for_leakage,
             "synthetic_labels": {k: sum(e.label == k for e in extra) for k in LABELS},
         },
-        "training": {
-            "seconds": round(history.seconds, 1),
-            "steps": history.steps,
-            "examples_seen": history.examples,
-            "examples_per_s": round(history.examples / max(history.seconds, 1e-9), 1),
-            "best_step": history.best_step,
-            "best_dev_score": round(history.best_score, 4),
-            "dev_history": history.evals,
-            "data_prep_seconds": round(t_prep, 1),
-            "export_seconds": round(t_export, 1),
-        },
+        "training": {**training, "export_seconds": round(t_export, 1)},
         **report,
         "model_onnx": {
             "bytes": onnx_path.stat().st_size,
