@@ -70,7 +70,7 @@ class GroundingNliValidator(Validator):
     metrics = (
         Metric("entailment", "Least supported claim: min over answer sentences of the max "
                "entailment probability over document windows.", 0.0, 1.0,
-               default_threshold=0.22),
+               default_threshold=0.25),
         Metric("contradiction", "Most contradicted claim: max over answer sentences of the "
                "contradiction probability at the claim's best window.", 0.0, 1.0,
                higher_is_better=False),

@@ -89,7 +89,7 @@ def _onnx(folder: Path, device: str) -> NliModel:
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     max_length = int(config.get("max_length", 256))
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=max_length, strategy="only_first")
+    tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
     tokenizer.enable_padding()
     options = ort.SessionOptions()
     threads = os.environ.get("GROUNDSET_THREADS")
