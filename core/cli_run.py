@@ -81,7 +81,7 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
         + (f"; {summary.already_done} prompts were already recorded" if summary.resumed else "")
     )
     for validator, scored, passed, pct in pass_rates(store, summary.run_id).rows:
-        click.echo(f"  {validator:<12} {passed}/{scored} pass ({pct}%) at default thresholds")
+        click.echo(f"  {validator:<20} {passed}/{scored} pass ({pct}%) at default thresholds")
     accepted = store.query(
         "SELECT count(*) FROM accepted_default WHERE run_id = ?", [summary.run_id]
     ).rows[0][0]
