@@ -12,7 +12,7 @@ from typing import Any
 
 from groundset.core.errors import ConfigError
 
-__all__ = ["NoOptions", "build_options", "describe_options"]
+__all__ = ["NoOptions", "build_options"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,19 +58,3 @@ def build_options(options_class: type, values: dict[str, Any] | None, where: str
         raise ConfigError(f"{where}: unknown option {unknown[0]!r} (known options: {choices})")
     coerced = {key: _coerce(value, hints[key], f"{where}.{key}") for key, value in values.items()}
     return options_class(**coerced)
-
-
-def describe_options(options_class: type) -> list[tuple[str, str, Any]]:
-    """(name, type, default) for each option, for docs and ``groundset plugins``."""
-    hints = typing.get_type_hints(options_class)
-    rows = []
-    for f in dataclasses.fields(options_class):
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = None
-        type_name = getattr(hints[f.name], "__name__", str(hints[f.name]))
-        rows.append((f.name, type_name, default))
-    return rows

@@ -6,7 +6,7 @@ transaction, so a crash loses at most the batch in flight and a rerun resumes af
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -298,7 +298,3 @@ def _first_line(error: BaseException) -> str:
 
 def as_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def rows_as_dicts(result: QueryResult) -> Iterable[dict[str, Any]]:
-    return (dict(zip(result.columns, row, strict=True)) for row in result.rows)
