@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from groundset.core.interfaces import Validator
 from groundset.core.records import Candidate, Document
-from groundset.core.scoring import score_candidates, version_tag
+from groundset.core.scoring import declarations, score_candidates, version_tag
 from groundset.core.store import Store, as_json
 
 __all__ = ["RescoreSummary", "rescore_run"]
@@ -65,8 +65,8 @@ def rescore_run(
     one transaction per batch, so an interrupted re-scoring resumes where it stopped."""
     candidates = [_candidate(r) for r in store.query(_CANDIDATES_SQL, [run_id]).rows]
     summary = RescoreSummary(run_id, candidates=len(candidates))
+    store.register_metrics(declarations(validators))
     for validator in validators:
-        store.register_metrics(validator.validator_id, validator.version, validator.metrics)
         done = _already_scored(store, run_id, validator)
         todo = [c for c in candidates if c.candidate_id not in done]
         summary.skipped += len(candidates) - len(todo)

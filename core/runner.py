@@ -19,6 +19,7 @@ from groundset.core.factory import create_plugin
 from groundset.core.manager import LoadedPlugins, get_plugins
 from groundset.core.options import build_options
 from groundset.core.records import Document
+from groundset.core.scoring import declarations
 from groundset.core.settings import Settings
 from groundset.core.store import Store
 
@@ -160,9 +161,7 @@ def start_run(
 ) -> RunSummary:
     """Record the run, declare its metrics, and execute every batch not yet recorded."""
     resumed = store.start_run(_run_row(prepared))
-    for validator in prepared.plugins.validators:
-        store.register_metrics(validator.validator_id, validator.version, validator.metrics)
-    store.refresh_views()
+    store.register_metrics(declarations(prepared.plugins.validators))
     try:
         summary = execute_plan(
             store, prepared.run_id, prepared.items, prepared.plugins, prepared.settings, on_batch

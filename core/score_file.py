@@ -16,7 +16,7 @@ from groundset.core.dataset_files import detect_format, read_rows
 from groundset.core.interfaces import Validator
 from groundset.core.records import Candidate, Document, content_hash
 from groundset.core.runner import versions
-from groundset.core.scoring import score_candidates
+from groundset.core.scoring import declarations, score_candidates
 from groundset.core.store import Store, as_json
 
 __all__ = ["FieldMap", "ScoreSummary", "score_file"]
@@ -135,8 +135,7 @@ def score_file(
         "fields": ["question", "answer"] if fields.question else ["answer"],
         "config": {"score": identity}, "versions": versions(), "planned": len(rows),
     })  # fmt: skip
-    for validator in validators:
-        store.register_metrics(validator.validator_id, validator.version, validator.metrics)
+    store.register_metrics(declarations(validators))
     done = store.completed_work_ids(run_id)
     candidates = (_candidate(run_id, str(path), n, r, e, fields) for n, r, e in rows)
     order = {content_hash("row", run_id, n)[:32]: (i, n) for i, (n, _, _) in enumerate(rows)}

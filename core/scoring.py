@@ -12,7 +12,7 @@ from groundset.core.errors import PluginError
 from groundset.core.interfaces import Validator
 from groundset.core.records import Candidate, content_hash
 
-__all__ = ["score_candidates", "version_tag"]
+__all__ = ["declarations", "score_candidates", "version_tag"]
 
 
 def version_tag(validator: Validator) -> str:
@@ -23,6 +23,11 @@ def version_tag(validator: Validator) -> str:
     except TypeError:
         options = repr(validator.options)
     return f"{validator.version}:{content_hash(options)[:8]}"
+
+
+def declarations(validators: Sequence[Validator]) -> list[tuple[str, str, Sequence]]:
+    """(validator_id, version, metrics) of each validator, for ``Store.register_metrics``."""
+    return [(v.validator_id, v.version, v.metrics) for v in validators]
 
 
 def score_candidates(

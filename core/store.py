@@ -94,7 +94,6 @@ class Store:
         json_keys = ("validators", "fields", "config", "versions")
         row = {**run, **{k: as_json(run[k]) for k in json_keys}, "status": "running"}
         self._insert("runs", pa.Table.from_pylist([row]))
-        self.refresh_views()
         return False
 
     def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
@@ -137,7 +136,9 @@ class Store:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def register_metrics(self, validator_id: str, version: str, metrics: Sequence[Metric]) -> None:
+    def register_metrics(self, declarations: Sequence[tuple[str, str, Sequence[Metric]]]) -> None:
+        """Record what each validator declares, as (validator_id, version, metrics), and rebuild
+        the views once for all of them (new metric columns, and the fields of new runs)."""
         rows = [
             {
                 "validator": validator_id,
@@ -149,14 +150,15 @@ class Store:
                 "default_threshold": m.default_threshold,
                 "validator_version": version,
             }
+            for validator_id, version, metrics in declarations
             for m in metrics
         ]
-        if not rows:
-            return
-        self.db.execute("BEGIN TRANSACTION")
-        self.db.execute("DELETE FROM metrics WHERE validator = ?", [validator_id])
-        self._insert("metrics", pa.Table.from_pylist(rows))
-        self.db.execute("COMMIT")
+        if rows:
+            ids = sorted({row["validator"] for row in rows})
+            self.db.execute("BEGIN TRANSACTION")
+            self.db.execute("DELETE FROM metrics WHERE list_contains(?, validator)", [ids])
+            self._insert("metrics", pa.Table.from_pylist(rows))
+            self.db.execute("COMMIT")
         self.refresh_views()
 
     def record_batch(
