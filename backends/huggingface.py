@@ -400,7 +400,12 @@ def _generate_kwargs(params: GenerationParams, loaded: _Loaded) -> dict[str, Any
         "pad_token_id": loaded.pad_id,
     }
     if sample:
-        kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=loaded.top_k)
+        top_k = params.top_k if params.top_k is not None else loaded.top_k
+        kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=top_k)
+    if params.min_new_tokens:
+        kwargs["min_new_tokens"] = params.min_new_tokens
+    if params.repetition_penalty not in (None, 1.0):
+        kwargs["repetition_penalty"] = params.repetition_penalty
     if params.stop:
         # Stops each row early; the decoded text is still cut at the stop string afterwards.
         kwargs.update(stop_strings=list(params.stop), tokenizer=loaded.tokenizer)

@@ -80,6 +80,12 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
         f" ({rate:.2f} candidates/s)"
         + (f"; {summary.already_done} prompts were already recorded" if summary.resumed else "")
     )
+    if summary.errors:
+        click.echo(
+            f"  {summary.errors} prompts failed in the backend and are recorded with status"
+            f" 'error' (SELECT error FROM candidates WHERE status = 'error'); run the same"
+            f" config again to retry only them"
+        )
     for validator, scored, passed, pct in pass_rates(store, summary.run_id).rows:
         click.echo(f"  {validator:<20} {passed}/{scored} pass ({pct}%) at default thresholds")
     accepted = store.query(

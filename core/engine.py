@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from groundset.core.records import (
     Candidate,
     Document,
     Generation,
+    GenerationParams,
     ParsedCandidate,
     PlannedPrompt,
     content_hash,
@@ -55,6 +57,8 @@ class BatchReport:
     prompts: int
     candidates: int
     parse_failures: int
+    #: prompts the backend failed on (recorded as ``error`` rows, retried by the next run)
+    errors: int = 0
 
 
 @dataclass
@@ -67,6 +71,7 @@ class RunSummary:
     generated: int = 0
     candidates: int = 0
     parse_failures: int = 0
+    errors: int = 0
     seconds: float = 0.0
     resumed: bool = False
     batches: list[BatchReport] = field(default_factory=list)
@@ -94,12 +99,13 @@ def batch_seed(seed: int, batch_index: int) -> int:
 
 
 def _candidates(run_id: str, item: WorkItem, generation: Generation, strategy: Strategy):
+    """(index, candidate) pairs of one generation; a generation the backend could not produce
+    gives none (it is recorded as one ``error`` row and retried by the next run)."""
     if generation.error is not None:
-        parsed = [ParsedCandidate({}, generation.text, f"backend error: {generation.error}")]
-    else:
-        parsed = strategy.parse(generation) or [
-            ParsedCandidate({}, generation.text, "parser returned no candidates")
-        ]
+        return
+    parsed = strategy.parse(generation) or [
+        ParsedCandidate({}, generation.text, "parser returned no candidates")
+    ]
     for index, p in enumerate(parsed):
         candidate_id = content_hash("candidate", item.work_id, index)[:32]
         yield (
@@ -110,7 +116,13 @@ def _candidates(run_id: str, item: WorkItem, generation: Generation, strategy: S
         )
 
 
+def _error_candidate(run_id: str, item: WorkItem, generation: Generation) -> Candidate:
+    candidate_id = content_hash("candidate", item.work_id, 0)[:32]
+    return Candidate(candidate_id, run_id, item.work_id, item.planned.document, {}, generation.text)
+
+
 def _rows(run_id: str, item: WorkItem, gen: Generation, cand: Candidate, index: int, params: str):
+    status = "error" if gen.error is not None else ("ok" if cand.parsed else "parse_failed")
     return {
         "candidate_id": cand.candidate_id,
         "run_id": run_id,
@@ -120,10 +132,12 @@ def _rows(run_id: str, item: WorkItem, gen: Generation, cand: Candidate, index: 
         "sample_index": item.sample_index,
         "document_id": item.planned.document.document_id,
         "prompt_id": item.planned.prompt.prompt_id,
-        "fields": as_json(cand.fields) if cand.parsed else None,
+        "fields": as_json(cand.fields) if status == "ok" else None,
         "raw_output": cand.raw_output,
-        "parse_ok": cand.parsed,
+        "parse_ok": status == "ok",
         "parse_error": cand.parse_error,
+        "status": status,
+        "error": gen.error,
         "model_id": gen.model_id,
         "params": params,
         "input_tokens": gen.input_tokens,
@@ -149,21 +163,45 @@ def _prompt_row(item: WorkItem) -> dict[str, Any]:
     return {"prompt_id": prompt.prompt_id, "text": prompt.text, "messages": messages}
 
 
-def run_batch(
-    store: Store, run_id: str, batch: list[WorkItem], plugins: RunPlugins, settings: Settings
-) -> BatchReport:
-    """Generate, parse, score and record one batch, in one transaction."""
+def _params(batch: list[WorkItem], plugins: RunPlugins, settings: Settings) -> GenerationParams:
     stop = plugins.strategy.stop_sequences()
-    params = settings.generation.params(batch_seed(settings.run.seed, batch[0].batch_index), stop)
-    generations = plugins.backend.generate([i.planned.prompt for i in batch], params)
+    return settings.generation.params(batch_seed(settings.run.seed, batch[0].batch_index), stop)
+
+
+def generate_batch(
+    batch: list[WorkItem], plugins: RunPlugins, settings: Settings
+) -> list[Generation]:
+    """The backend's generations for one batch, in order."""
+    params = _params(batch, plugins, settings)
+    return plugins.backend.generate([i.planned.prompt for i in batch], params)
+
+
+def run_batch(
+    store: Store,
+    run_id: str,
+    batch: list[WorkItem],
+    plugins: RunPlugins,
+    settings: Settings,
+    generations: list[Generation] | None = None,
+) -> BatchReport:
+    """Generate (unless ``generations`` are given), parse, score and record one batch, in one
+    transaction."""
+    params = _params(batch, plugins, settings)
+    stop = params.stop
+    if generations is None:
+        generations = generate_batch(batch, plugins, settings)
     if len(generations) != len(batch):
         raise PluginError(
             f"backend {plugins.backend.backend_id!r} returned {len(generations)} generations"
             f" for {len(batch)} prompts"
         )
     params_json = as_json({k: v for k, v in vars(params).items() if k != "stop"} | {"stop": stop})
-    rows, candidates = [], []
+    rows, candidates, errors = [], [], 0
     for item, generation in zip(batch, generations, strict=True):
+        if generation.error is not None:
+            errors += 1
+            cand = _error_candidate(run_id, item, generation)
+            rows.append(_rows(run_id, item, generation, cand, 0, params_json))
         for index, cand in _candidates(run_id, item, generation, plugins.strategy):
             candidates.append(cand)
             rows.append(_rows(run_id, item, generation, cand, index, params_json))
@@ -171,7 +209,30 @@ def run_batch(
     documents = [_document_row(i.planned.document) for i in batch]
     store.record_batch(run_id, documents, [_prompt_row(i) for i in batch], rows, scores)
     failures = sum(1 for c in candidates if not c.parsed)
-    return BatchReport(batch[0].batch_index, len(batch), len(candidates), failures)
+    return BatchReport(batch[0].batch_index, len(batch), len(candidates), failures, errors)
+
+
+def _generations(
+    batches: list[list[WorkItem]], plugins: RunPlugins, settings: Settings
+) -> Iterator[tuple[list[WorkItem], list[Generation] | None]]:
+    """Each batch with its generations. A backend that waits on a server
+    (``overlaps_validation``) generates the next batch while this one is parsed, scored and
+    recorded, so the server never idles between batches; a local model generates in turn,
+    since it would compete with the validators for the same cores."""
+    if not plugins.backend.overlaps_validation or len(batches) < 2:
+        for batch in batches:
+            yield batch, None
+        return
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="groundset-ahead")
+    try:
+        pending = ahead.submit(generate_batch, batches[0], plugins, settings)
+        for index, batch in enumerate(batches):
+            generations = pending.result()
+            if index + 1 < len(batches):
+                pending = ahead.submit(generate_batch, batches[index + 1], plugins, settings)
+            yield batch, generations
+    finally:
+        ahead.shutdown(wait=False, cancel_futures=True)
 
 
 def execute_plan(
@@ -182,7 +243,8 @@ def execute_plan(
     settings: Settings,
     on_batch: Callable[[BatchReport], None] | None = None,
 ) -> RunSummary:
-    """Run every batch not yet recorded; the run's status says how it ended."""
+    """Run every batch not yet recorded; the run's status says how it ended. Prompts recorded
+    as backend errors count as not recorded: this run retries them and replaces their rows."""
     done = store.completed_work_ids(run_id)
     summary = RunSummary(run_id, planned=len(items))
     summary.already_done = sum(1 for i in items if i.work_id in done)
@@ -192,12 +254,13 @@ def execute_plan(
             batches.setdefault(item.batch_index, []).append(item)
     started = time.perf_counter()
     try:
-        for batch in batches.values():
-            report = run_batch(store, run_id, batch, plugins, settings)
+        for batch, generations in _generations(list(batches.values()), plugins, settings):
+            report = run_batch(store, run_id, batch, plugins, settings, generations)
             summary.batches.append(report)
             summary.generated += report.prompts
             summary.candidates += report.candidates
             summary.parse_failures += report.parse_failures
+            summary.errors += report.errors
             if on_batch is not None:
                 on_batch(report)
     except KeyboardInterrupt:

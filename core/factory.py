@@ -9,6 +9,7 @@ from groundset.core.errors import ConfigError
 from groundset.core.interfaces import Backend
 from groundset.core.manager import LoadedPlugins, get_plugins
 from groundset.core.options import build_options
+from groundset.core.secrets import resolve_env
 
 __all__ = ["SECTIONS", "create_backend", "create_plugin"]
 
@@ -23,11 +24,13 @@ def create_plugin(
     where: str = "",
     loaded: LoadedPlugins | None = None,
 ) -> Any:
-    """An instance of the ``kind`` plugin ``plugin_id``; ``where`` prefixes error messages."""
+    """An instance of the ``kind`` plugin ``plugin_id``; ``where`` prefixes error messages.
+    String options of the form ``"$env:NAME"`` are read from the environment here."""
     entry = (loaded or get_plugins()).registry.get(kind, plugin_id)
     table = f"[{SECTIONS.get(kind, kind)}.{plugin_id}]"
     prefix = f"{where}: " if where else ""
-    built = build_options(entry.cls.Options, options, f"{prefix}{table}")
+    values = resolve_env(options or {}, f"{prefix}{table}")
+    built = build_options(entry.cls.Options, values, f"{prefix}{table}")
     try:
         return entry.cls(built)
     except ConfigError as error:

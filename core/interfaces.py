@@ -46,6 +46,14 @@ class Backend(_Plugin):
     """
 
     backend_id: ClassVar[str]
+    #: options holding credentials: left out of the run identity and never recorded
+    secret_options: ClassVar[tuple[str, ...]] = ()
+    #: options that change how fast, not what, it generates (concurrency, timeouts): changing
+    #: them resumes the same run
+    operational_options: ClassVar[tuple[str, ...]] = ()
+    #: True for a backend that mostly waits on a server: the engine then generates the next
+    #: batch while the validators score this one
+    overlaps_validation: ClassVar[bool] = False
 
     @property
     def model_id(self) -> str:

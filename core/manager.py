@@ -42,6 +42,8 @@ ENTRY_POINT_GROUP = "groundset"
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "groundset.backends.huggingface",
+    "groundset.backends.openai_compatible",
+    "groundset.backends.watsonx",
     "groundset.plugins.grounded_qa",
     "groundset.plugins.loaders",
     "groundset.plugins.exporters",

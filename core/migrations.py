@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import duckdb
 
-__all__ = ["MIGRATIONS", "apply_migrations", "migration"]
+__all__ = ["MIGRATIONS", "apply_migrations", "migration", "pending_migrations"]
 
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -121,6 +121,31 @@ def m001_initial(db: duckdb.DuckDBPyConnection) -> None:
         GROUP BY ALL;
         """
     )
+
+
+@migration
+def m002_candidate_status(db: duckdb.DuckDBPyConnection) -> None:
+    """``status`` tells a parse failure from a prompt the backend failed on (``error``, with the
+    reason in ``error``): errors are retried by the next run, parse failures are results."""
+    db.execute(
+        """
+        ALTER TABLE candidates ADD COLUMN status VARCHAR DEFAULT 'ok';
+        ALTER TABLE candidates ADD COLUMN error VARCHAR;
+        UPDATE candidates SET status = 'parse_failed' WHERE NOT parse_ok;
+        UPDATE candidates SET status = 'error', error = substr(parse_error, 16), parse_error = NULL
+        WHERE parse_error LIKE 'backend error: %';
+        """
+    )
+
+
+def pending_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:
+    """Names of the migrations a store file still lacks (every one, for a new file)."""
+    try:
+        rows = db.execute("SELECT name FROM schema_migrations").fetchall()
+    except duckdb.CatalogException:
+        return [name for name, _ in MIGRATIONS]
+    done = {row[0] for row in rows}
+    return [name for name, _ in MIGRATIONS if name not in done]
 
 
 def apply_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:

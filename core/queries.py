@@ -14,9 +14,23 @@ __all__ = ["Threshold", "export_query", "pass_rates", "runs_overview"]
 
 RUNS_SQL = """
 WITH counts AS (
-    SELECT run_id, count(*) AS candidates, count(*) FILTER (WHERE parse_ok) AS parsed,
-           sum(output_tokens) AS output_tokens
+    SELECT run_id, count(*) FILTER (WHERE status <> 'error') AS candidates,
+           count(*) FILTER (WHERE parse_ok) AS parsed,
+           count(*) FILTER (WHERE status = 'error') AS errors,
+           -- token counts are per generation: count each once, on its first candidate
+           sum(input_tokens) FILTER (WHERE candidate_index = 0) AS prompt_tokens,
+           sum(output_tokens) FILTER (WHERE candidate_index = 0) AS completion_tokens
     FROM candidates GROUP BY run_id),
+prices AS (
+    SELECT r.run_id, coalesce(r.config->'pricing'->>'currency', 'USD') AS currency,
+           CASE WHEN coalesce(r.config->'pricing'->>'input_per_million_tokens',
+                              r.config->'pricing'->>'output_per_million_tokens') IS NOT NULL
+           THEN (coalesce(c.prompt_tokens, 0)
+                 * coalesce((r.config->'pricing'->>'input_per_million_tokens')::DOUBLE, 0)
+                 + coalesce(c.completion_tokens, 0)
+                 * coalesce((r.config->'pricing'->>'output_per_million_tokens')::DOUBLE, 0))
+                / 1e6 END AS cost
+    FROM runs r LEFT JOIN counts c USING (run_id)),
 accepted AS (SELECT run_id, count(*) AS accepted FROM accepted_default GROUP BY run_id),
 rates AS (
     SELECT run_id, string_agg(validator || ' ' || round(100 * rate, 1) || '%', ', '
@@ -27,9 +41,14 @@ rates AS (
 SELECT left(r.run_id, 12) AS run, r.name, r.status, r.model_id AS model,
        strftime(r.created_at, '%Y-%m-%d %H:%M') AS created,
        coalesce(c.candidates, 0) AS candidates, coalesce(c.parsed, 0) AS parsed,
-       coalesce(a.accepted, 0) AS accepted, rates.pass_rates
+       coalesce(c.errors, 0) AS errors, coalesce(a.accepted, 0) AS accepted,
+       c.prompt_tokens, c.completion_tokens,
+       round(p.cost, 4) || ' ' || p.currency AS cost,
+       round(p.cost / nullif(a.accepted, 0), 6) || ' ' || p.currency AS cost_per_accepted,
+       rates.pass_rates
 FROM runs r
 LEFT JOIN counts c USING (run_id)
+LEFT JOIN prices p USING (run_id)
 LEFT JOIN accepted a USING (run_id)
 LEFT JOIN rates USING (run_id)
 ORDER BY r.created_at
@@ -37,7 +56,9 @@ ORDER BY r.created_at
 
 
 def runs_overview(store: Store) -> QueryResult:
-    """One row per run: status, counts, accepted under default thresholds, pass rates."""
+    """One row per run: status, counts, backend errors, accepted under default thresholds,
+    prompt and completion tokens, cost per accepted candidate (with ``[pricing]``), pass
+    rates."""
     return store.query(RUNS_SQL)
 
 

@@ -74,6 +74,11 @@ class GenerationParams:
     do_sample: bool = True
     seed: int = 0
     stop: tuple[str, ...] = ()
+    #: sample only from the k most likely tokens; ``None`` leaves it to the backend or model
+    top_k: int | None = None
+    min_new_tokens: int = 0
+    #: above 1.0 penalises repeating tokens; ``None`` (or 1.0) means no penalty
+    repetition_penalty: float | None = None
 
 
 @dataclass(frozen=True)

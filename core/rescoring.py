@@ -19,7 +19,7 @@ _CANDIDATES_SQL = """
 SELECT c.candidate_id, c.run_id, c.work_id, c.fields, c.raw_output, c.parse_error,
        d.text, d.title, d.source, d.metadata
 FROM candidates c JOIN documents d USING (document_id)
-WHERE c.run_id = ?
+WHERE c.run_id = ? AND c.status <> 'error'
 ORDER BY c.batch_index, c.work_id, c.candidate_index
 """
 

@@ -16,11 +16,13 @@ from typing import Any
 from groundset.core.engine import BatchReport, RunPlugins, RunSummary, execute_plan, plan_work
 from groundset.core.errors import ConfigError, InputError
 from groundset.core.factory import create_plugin
+from groundset.core.interfaces import Backend
 from groundset.core.manager import LoadedPlugins, get_plugins
 from groundset.core.options import build_options
 from groundset.core.records import Document
 from groundset.core.scoring import declarations
-from groundset.core.settings import Settings
+from groundset.core.secrets import SECRET_NAMES, redact
+from groundset.core.settings import GenerationSettings, Settings
 from groundset.core.store import Store
 
 __all__ = [
@@ -93,17 +95,33 @@ def _loader_for(path: Path, loaded: LoadedPlugins) -> str:
     )
 
 
-def run_identity(settings: Settings) -> dict[str, Any]:
-    """What decides the generated rows: the run id is its hash."""
+#: generation keys added after the first release: part of the identity only when set, so runs
+#: recorded before they existed keep their ids
+_LATER_GENERATION_KEYS = ("top_k", "min_new_tokens", "repetition_penalty")
+
+
+def run_identity(settings: Settings, backend: type[Backend] | None = None) -> dict[str, Any]:
+    """What decides the generated rows: the run id is its hash. Credentials and a backend's
+    ``operational_options`` (concurrency, timeouts) are left out: changing them resumes the
+    same run, and no secret ever reaches the store."""
     run = dataclasses.asdict(settings.run)
     for key in ("validators", "limit_documents"):
         run.pop(key)
+    generation = dataclasses.asdict(settings.generation)
+    defaults = dataclasses.asdict(GenerationSettings())
+    for key in _LATER_GENERATION_KEYS:
+        if generation[key] == defaults[key]:
+            generation.pop(key)
+    backend_options = settings.options_for("backends", settings.run.backend)
+    left_out = set(SECRET_NAMES)
+    if backend is not None:
+        left_out |= set(backend.secret_options) | set(backend.operational_options)
     return {
         "run": run,
         "documents": str(settings.documents_path().resolve()),
-        "generation": dataclasses.asdict(settings.generation),
-        "strategy": settings.options_for("strategies", settings.run.strategy),
-        "backend": settings.options_for("backends", settings.run.backend),
+        "generation": generation,
+        "strategy": redact(settings.options_for("strategies", settings.run.strategy), ()),
+        "backend": {k: v for k, v in backend_options.items() if k not in left_out},
     }
 
 
@@ -120,7 +138,7 @@ def prepare_run(settings: Settings, loaded: LoadedPlugins | None = None) -> Prep
         ),
     )
     documents = load_documents(settings, loaded)
-    run_id = content_hash("run", run_identity(settings))[:16]
+    run_id = content_hash("run", run_identity(settings, type(plugins.backend)))[:16]
     items = plan_work(run_id, plugins.strategy, documents, settings)
     return PreparedRun(run_id, settings, plugins, documents, items)
 
@@ -147,9 +165,10 @@ def _run_row(prepared: PreparedRun) -> dict[str, Any]:
         "validators": list(s.run.validators),
         "fields": list(prepared.plugins.strategy.fields),
         "config": {
-            "identity": run_identity(s),
-            "validators": {v: s.options_for("validators", v) for v in s.run.validators},
+            "identity": run_identity(s, type(prepared.plugins.backend)),
+            "validators": {v: redact(s.options_for("validators", v)) for v in s.run.validators},
             "run": dataclasses.asdict(s.run),
+            "pricing": dataclasses.asdict(s.pricing),
         },
         "versions": versions(),
         "planned": len(prepared.items),

@@ -91,6 +91,7 @@ def _candidate_row(c: Candidate, number: int, batch: int, model_id: str) -> dict
         "document_id": c.document.document_id, "prompt_id": None,
         "fields": as_json(c.fields) if c.parsed else None, "raw_output": c.raw_output,
         "parse_ok": c.parsed, "parse_error": c.parse_error, "model_id": model_id,
+        "status": "ok" if c.parsed else "parse_failed",
     }  # fmt: skip
 
 

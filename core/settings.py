@@ -19,6 +19,7 @@ from groundset.core.records import GenerationParams
 __all__ = [
     "DocumentsSettings",
     "GenerationSettings",
+    "PricingSettings",
     "RunSettings",
     "Settings",
     "apply_override",
@@ -26,7 +27,9 @@ __all__ = [
     "settings_from_config",
 ]
 
-SECTIONS = ("run", "documents", "generation", "store", "strategies", "backends", "validators")
+SECTIONS = (
+    "run", "documents", "generation", "store", "pricing", "strategies", "backends", "validators",
+)  # fmt: skip
 PLUGIN_SECTIONS = ("strategies", "backends", "validators")
 
 
@@ -68,6 +71,9 @@ class GenerationSettings:
     top_p: float = 1.0
     max_new_tokens: int = 256
     do_sample: bool = True
+    top_k: int | None = None
+    min_new_tokens: int = 0
+    repetition_penalty: float | None = None
 
     def params(self, seed: int, stop: tuple[str, ...]) -> GenerationParams:
         return GenerationParams(seed=seed, stop=stop, **dataclasses.asdict(self))
@@ -81,6 +87,15 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class PricingSettings:
+    """``[pricing]``: what the model costs, for cost per accepted candidate in ``runs``."""
+
+    input_per_million_tokens: float | None = None
+    output_per_million_tokens: float | None = None
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
 class Settings:
     """A checked config; ``plugin_options`` keeps each plugin's raw table for the plugin."""
 
@@ -88,6 +103,7 @@ class Settings:
     documents: DocumentsSettings
     generation: GenerationSettings
     store: StoreSettings
+    pricing: PricingSettings = field(default_factory=PricingSettings)
     plugin_options: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     source: str = "<flags>"
     base_dir: Path = Path(".")
@@ -177,6 +193,7 @@ def settings_from_config(
         documents=section("documents", DocumentsSettings),
         generation=section("generation", GenerationSettings),
         store=section("store", StoreSettings),
+        pricing=section("pricing", PricingSettings),
         plugin_options=_plugin_tables(config, source),
         source=source,
         base_dir=base_dir or Path("."),
@@ -192,6 +209,19 @@ def _check_ranges(settings: Settings) -> None:
         (settings.generation.max_new_tokens >= 1, "generation.max_new_tokens must be at least 1"),
         (settings.generation.temperature >= 0, "generation.temperature must be >= 0"),
         (0 < settings.generation.top_p <= 1, "generation.top_p must be in (0, 1]"),
+        (
+            settings.generation.top_k is None or settings.generation.top_k >= 1,
+            "generation.top_k must be at least 1 (leave it out for no top-k cut)",
+        ),
+        (
+            0 <= settings.generation.min_new_tokens <= settings.generation.max_new_tokens,
+            "generation.min_new_tokens must be between 0 and max_new_tokens",
+        ),
+        (
+            settings.generation.repetition_penalty is None
+            or settings.generation.repetition_penalty > 0,
+            "generation.repetition_penalty must be > 0 (1.0 means no penalty)",
+        ),
     ]
     for ok, message in checks:
         if not ok:

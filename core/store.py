@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from groundset.core.errors import StoreError
-from groundset.core.migrations import apply_migrations
+from groundset.core.migrations import apply_migrations, pending_migrations
 from groundset.core.records import Metric
 
 __all__ = ["DEFAULT_DB", "QueryResult", "Store", "quote_identifier"]
@@ -25,7 +25,8 @@ DEFAULT_DB = "groundset.duckdb"
 _CANDIDATE_COLUMNS = (
     "candidate_id", "run_id", "work_id", "candidate_index", "batch_index", "sample_index",
     "document_id", "prompt_id", "fields", "raw_output", "parse_ok", "parse_error", "model_id",
-    "params", "input_tokens", "output_tokens", "latency_s", "stop_reason", "created_at",
+    "params", "input_tokens", "output_tokens", "latency_s", "stop_reason", "created_at", "status",
+    "error",
 )  # fmt: skip
 
 
@@ -49,8 +50,16 @@ class Store:
             raise StoreError(
                 f"no store at {self.path}: run `groundset run CONFIG` first, or pass --db FILE"
             )
+        if read_only:
+            self._upgrade()
+        self.db = self._connect(read_only)
+        if not read_only:
+            apply_migrations(self.db)
+            self.refresh_views()
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:
-            self.db = duckdb.connect(str(self.path), read_only=read_only)
+            return duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as error:
             if "lock" in str(error).lower():
                 raise StoreError(
@@ -58,9 +67,17 @@ class Store:
                     " try again when it finishes"
                 ) from None
             raise StoreError(f"cannot open store {self.path}: {_first_line(error)}") from None
-        if not read_only:
-            apply_migrations(self.db)
-            self.refresh_views()
+
+    def _upgrade(self) -> None:
+        """Bring a store written by an older groundset up to this schema before reading it, so
+        queries see the columns this version expects; a file in use is left as it is."""
+        with self._connect(read_only=True) as db:
+            if not pending_migrations(db):
+                return
+        try:
+            Store(self.path).close()  # migrates and rebuilds the views
+        except StoreError:
+            return  # in use by a writer: read what is there
 
     def close(self) -> None:
         self.db.close()
@@ -129,8 +146,10 @@ class Store:
         return {r[0] for r in self.db.execute("SELECT name FROM runs").fetchall() if r[0]}
 
     def completed_work_ids(self, run_id: str) -> set[str]:
+        """Work recorded for good: prompts that failed in the backend are not, and run again."""
         rows = self.db.execute(
-            "SELECT DISTINCT work_id FROM candidates WHERE run_id = ?", [run_id]
+            "SELECT DISTINCT work_id FROM candidates WHERE run_id = ? AND status <> 'error'",
+            [run_id],
         ).fetchall()
         return {r[0] for r in rows}
 
@@ -169,9 +188,16 @@ class Store:
         candidates: list[dict[str, Any]],
         scores: list[dict[str, Any]],
     ) -> None:
-        """Everything one batch produced, in one transaction: all of it lands or none does."""
+        """Everything one batch produced, in one transaction: all of it lands or none does.
+        Rows of earlier failed attempts at the same prompts are replaced, never duplicated."""
         self.db.execute("BEGIN TRANSACTION")
         try:
+            work_ids = sorted({row["work_id"] for row in candidates})
+            self.db.execute(
+                "DELETE FROM candidates WHERE run_id = ? AND status = 'error'"
+                " AND list_contains(?, work_id)",
+                [run_id, work_ids],
+            )
             self._insert_new("documents", "document_id", documents)
             self._insert_new("prompts", "prompt_id", prompts)
             self._insert("candidates", pa.Table.from_pylist(candidates))

@@ -16,6 +16,7 @@ from groundset.core.manager import load_plugins
 from groundset.core.settings import (
     DocumentsSettings,
     GenerationSettings,
+    PricingSettings,
     RunSettings,
     StoreSettings,
 )
@@ -50,6 +51,7 @@ def test_every_hookspec_has_a_docstring_with_its_param():
         ("## `[documents]`", DocumentsSettings),
         ("## `[generation]`", GenerationSettings),
         ("## `[store]`", StoreSettings),
+        ("## `[pricing]`", PricingSettings),
     ],
 )
 def test_every_core_setting_is_documented(heading, cls):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from groundset.core import hookimpl
+from groundset.core.records import Generation
 from groundset.core.runner import prepare_run, start_run
 from groundset.core.settings import load_config, settings_from_config
 from groundset.core.store import Store
@@ -114,3 +116,150 @@ def test_killed_run_resumes_to_exactly_the_expected_rows(tmp_path, write_config,
         assert a.query("SELECT status FROM runs").rows[0][0] == "complete"
     total, distinct, _ = _counts(db)
     assert total == distinct == 4
+
+
+class PartlyFailingBackend(MockBackend):
+    """The mock backend, failing the prompts whose number is in ``failing`` (per instance)."""
+
+    backend_id = "partly"
+    failing: ClassVar[frozenset[int]] = frozenset()
+
+    def generate(self, prompts, params):
+        done = sum(len(p) for p, _ in self.calls)
+        generations = super().generate(prompts, params)
+        return [
+            Generation("", g.model_id, error="HTTP 503: overloaded (gave up after 8 attempts)")
+            if done + i in self.failing
+            else g
+            for i, g in enumerate(generations)
+        ]
+
+
+class PartlyFailingPlugin:
+    @hookimpl
+    def register_backends(self, register):
+        register(PartlyFailingBackend)
+
+
+def test_failed_prompts_are_recorded_as_errors_and_only_they_are_retried(
+    tmp_path, write_config, monkeypatch
+):
+    config = write_config("[backends.partly]\noutputs = " + json.dumps([GOOD]) + "\n")
+    db, reference_db = tmp_path / "s.duckdb", tmp_path / "ref.duckdb"
+    with registered_plugin(PartlyFailingPlugin(), "partly"):
+        settings = _settings(config, db, run={"backend": "partly"})
+        monkeypatch.setattr(PartlyFailingBackend, "failing", frozenset({1, 2}))
+        with Store(db) as store:
+            summary = start_run(prepare_run(settings), store)
+        assert summary.errors == 2 and summary.generated == 4
+        with Store(db, read_only=True) as store:
+            rows = store.query(
+                "SELECT status, error, parse_ok, fields IS NULL FROM candidates"
+                " WHERE status = 'error'"
+            ).rows
+            assert (
+                rows
+                == [("error", "HTTP 503: overloaded (gave up after 8 attempts)", False, True)] * 2
+            )
+            unscored = store.query(
+                "SELECT count(*) FROM candidates c WHERE status = 'error'"
+                " AND EXISTS (SELECT 1 FROM scores s WHERE s.candidate_id = c.candidate_id)"
+            ).rows[0][0]
+            assert unscored == 0
+        monkeypatch.setattr(PartlyFailingBackend, "failing", frozenset())
+        with Store(db) as store:
+            prepared = prepare_run(settings)
+            retried = start_run(prepared, store)
+        assert retried.generated == 2 and retried.errors == 0 and retried.already_done == 2
+        with Store(reference_db) as store:
+            start_run(
+                prepare_run(_settings(config, reference_db, run={"backend": "partly"})), store
+            )
+    columns = "SELECT c.* EXCLUDE (created_at, latency_s), s.validator, s.metric, s.value"
+    rows = f"{columns} FROM candidates c LEFT JOIN scores s USING (candidate_id) ORDER BY ALL"
+    with Store(db, read_only=True) as a, Store(reference_db, read_only=True) as b:
+        assert a.query(rows).rows == b.query(rows).rows
+        assert a.query("SELECT count(*) FROM candidates WHERE status = 'error'").rows[0][0] == 0
+    total, distinct, _ = _counts(db)
+    assert total == distinct == 4
+
+
+def test_a_store_from_before_candidate_status_is_upgraded_when_read(tmp_path):
+    import duckdb
+
+    from groundset.core.migrations import MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as db:
+        db.execute(
+            "CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"
+        )
+        name, first = MIGRATIONS[0]
+        first(db)
+        db.execute("INSERT INTO schema_migrations (name) VALUES (?)", [name])
+        db.execute(
+            "INSERT INTO candidates (candidate_id, run_id, work_id, candidate_index, batch_index,"
+            " sample_index, document_id, raw_output, parse_ok, parse_error, model_id) VALUES"
+            " ('a', 'r', 'w1', 0, 0, 0, 'd', 'x', true, NULL, 'm'),"
+            " ('b', 'r', 'w2', 0, 0, 1, 'd', 'y', false, 'no [answer] marker', 'm'),"
+            " ('c', 'r', 'w3', 0, 0, 2, 'd', '', false, 'backend error: timed out', 'm')"
+        )
+    with Store(path, read_only=True) as store:
+        rows = store.query(
+            "SELECT candidate_id, status, error, parse_error FROM candidate_scores ORDER BY 1"
+        ).rows
+    assert rows == [
+        ("a", "ok", None, None),
+        ("b", "parse_failed", None, "no [answer] marker"),
+        ("c", "error", "timed out", None),
+    ]
+
+
+class PipelinedBackend(MockBackend):
+    """The mock backend as a server-bound one: generation may overlap scoring."""
+
+    backend_id = "pipelined"
+    overlaps_validation = True
+    started: ClassVar[list[threading.Event]] = []
+
+    def generate(self, prompts, params):
+        generations = super().generate(prompts, params)
+        self.started[len(self.calls) - 1].set()
+        return generations
+
+
+class PipelinedPlugin:
+    @hookimpl
+    def register_backends(self, register):
+        register(PipelinedBackend)
+
+
+def test_a_server_backend_generates_the_next_batch_while_this_one_is_recorded(
+    tmp_path, write_config, monkeypatch
+):
+    config = write_config("[backends.pipelined]\noutputs = " + json.dumps([GOOD, BAD]) + "\n")
+    db, reference_db = tmp_path / "s.duckdb", tmp_path / "ref.duckdb"
+    monkeypatch.setattr(PipelinedBackend, "started", [threading.Event() for _ in range(2)])
+    overlapped = []
+    record = Store.record_batch
+
+    def record_after_next_generation(self, run_id, documents, prompts, candidates, scores):
+        batch = candidates[0]["batch_index"]
+        if batch + 1 < len(PipelinedBackend.started):
+            overlapped.append(PipelinedBackend.started[batch + 1].wait(timeout=5))
+        return record(self, run_id, documents, prompts, candidates, scores)
+
+    with registered_plugin(PipelinedPlugin(), "pipelined"):
+        settings = _settings(config, db, run={"backend": "pipelined"})
+        monkeypatch.setattr(Store, "record_batch", record_after_next_generation)
+        with Store(db) as store:
+            summary = start_run(prepare_run(settings), store)
+        monkeypatch.setattr(Store, "record_batch", record)
+        monkeypatch.setattr(PipelinedBackend, "overlaps_validation", False)
+        with Store(reference_db) as store:
+            start_run(
+                prepare_run(_settings(config, reference_db, run={"backend": "pipelined"})), store
+            )
+    assert overlapped == [True] and summary.generated == 4
+    with Store(db, read_only=True) as a, Store(reference_db, read_only=True) as b:
+        assert a.query(ROWS).rows == b.query(ROWS).rows
