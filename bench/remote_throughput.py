@@ -86,19 +86,21 @@ def make_backend(kind: str, url: str, ca: str | None, concurrency: int):
         WatsonxOptions(
             model_id="ibm/granite-3-3-8b-instruct", url=url, api_key=KEY, project_id="p1",
             auth_url=url + "/identity/token", platform_url=url, verify=ca or True,
-            mode="generate", concurrency=concurrency, max_requests_per_second=None,
+            mode="generate", concurrency=concurrency, max_requests_per_second=0,
         )
     )  # fmt: skip
 
 
 def bench_backend(kind: str, latency: float, concurrency: int, waves: int) -> dict[str, Any]:
-    """``Backend.generate`` alone, in batches of ``4 * concurrency`` prompts."""
+    """``Backend.generate`` alone, in batches of ``4 * concurrency`` prompts, after a warm-up
+    that opens the connections."""
     prompts = [Prompt(f"prompt {i}") for i in range(concurrency * waves)]
     params = GenerationParams(max_new_tokens=16)
     server = ServerProcess(kind, latency)
     with server as (url, ca):
         backend = make_backend(kind, url, ca, concurrency)
-        backend.generate([Prompt("warm-up")], params)  # connect, token, model check
+        # connect, token, model check, and one connection per slot: the steady state is measured
+        backend.generate([Prompt(f"warm-up {i}") for i in range(concurrency)], params)
         started = time.perf_counter()
         errors = 0
         batch = 4 * concurrency
@@ -111,7 +113,8 @@ def bench_backend(kind: str, latency: float, concurrency: int, waves: int) -> di
 
 
 def bench_run(kind: str, latency: float, concurrency: int, waves: int) -> dict[str, Any]:
-    """A whole run through the engine, store and the ``format`` validator."""
+    """A whole run through the engine, store and the ``format`` validator, from a cold
+    connection pool (as ``groundset run``)."""
     from groundset.core.runner import prepare_run, start_run
     from groundset.core.settings import settings_from_config
     from groundset.core.store import Store

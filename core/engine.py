@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -91,6 +92,10 @@ def plan_work(
         work_id = content_hash("work", run_id, doc_id, strategy.strategy_id, sample)[:32]
         items.append(WorkItem(work_id, index // settings.run.batch_size, sample, plan))
     return items
+
+
+#: batches handed to a server-bound backend at once: the one being generated and the next
+_LOOKAHEAD = 2
 
 
 def batch_seed(seed: int, batch_index: int) -> int:
@@ -216,20 +221,24 @@ def _generations(
     batches: list[list[WorkItem]], plugins: RunPlugins, settings: Settings
 ) -> Iterator[tuple[list[WorkItem], list[Generation] | None]]:
     """Each batch with its generations. A backend that waits on a server
-    (``overlaps_validation``) generates the next batch while this one is parsed, scored and
-    recorded, so the server never idles between batches; a local model generates in turn,
-    since it would compete with the validators for the same cores."""
+    (``overlaps_validation``) is handed the next batch while this one is still in flight, and
+    generates it while this one is parsed, scored and recorded: its requests never wait for a
+    batch's slowest prompt or for the validators. A local model generates batch by batch, since
+    it would compete with the validators for the same cores."""
     if not plugins.backend.overlaps_validation or len(batches) < 2:
         for batch in batches:
             yield batch, None
         return
-    ahead = ThreadPoolExecutor(1, thread_name_prefix="groundset-ahead")
+    ahead = ThreadPoolExecutor(_LOOKAHEAD, thread_name_prefix="groundset-ahead")
     try:
-        pending = ahead.submit(generate_batch, batches[0], plugins, settings)
+        pending = deque(
+            ahead.submit(generate_batch, batch, plugins, settings) for batch in batches[:_LOOKAHEAD]
+        )
         for index, batch in enumerate(batches):
-            generations = pending.result()
-            if index + 1 < len(batches):
-                pending = ahead.submit(generate_batch, batches[index + 1], plugins, settings)
+            generations = pending.popleft().result()
+            if index + _LOOKAHEAD < len(batches):
+                following = batches[index + _LOOKAHEAD]
+                pending.append(ahead.submit(generate_batch, following, plugins, settings))
             yield batch, generations
     finally:
         ahead.shutdown(wait=False, cancel_futures=True)

@@ -127,3 +127,13 @@ def test_cookbook_query_runs_and_returns_rows(cookbook_store, query):
     with Store(cookbook_store, read_only=True) as store:
         result = store.query(query)
     assert result.rows, query
+
+
+def test_every_watsonx_environment_variable_is_documented():
+    from groundset.backends.watsonx import ENVIRONMENT
+
+    backends = (DOCS / "backends.md").read_text()
+    configuration = (DOCS / "configuration.md").read_text()
+    for option, variable in ENVIRONMENT.items():
+        assert f"`{variable}`" in backends, variable
+        assert f"| `{option}` | " in configuration and f"`{variable}`" in configuration, option

@@ -273,3 +273,92 @@ def test_the_seed_example_runs_with_the_seed_prompt_and_parameters(tmp_path, mon
             "SELECT status, model_id, input_tokens > 0, stop_reason IS NOT NULL FROM candidates"
         ).rows
     assert rows and all(r == ("ok", "tiiuae/falcon-40b", True, True) for r in rows)
+
+
+# --- faults during a whole run: nothing lost, nothing duplicated ------------------------------
+
+
+def _run(server: FakeWatsonxServer, tmp_path: Path, seed_documents: Path, *args: str):
+    config = tmp_path / "wx.toml"
+    config.write_text(
+        f"""
+[run]
+backend = "watsonx"
+validators = ["format"]
+samples_per_document = 2
+batch_size = 4
+
+[documents]
+path = "{seed_documents}"
+
+[backends.watsonx]
+model_id = "{MODEL}"
+url = "{server.url}"
+auth_url = "{server.auth_url}"
+platform_url = "{server.url}"
+verify = "{server.ca_cert_path}"
+api_key = "$env:WATSONX_APIKEY"
+project_id = "p1"
+concurrency = 2
+max_attempts = 3
+timeout_s = 0.5
+max_requests_per_second = 0
+""",
+        encoding="utf-8",
+    )
+    db = tmp_path / "s.duckdb"
+    result = CliRunner().invoke(cli, ["run", str(config), "--db", str(db), "--no-progress", *args])
+    assert result.exit_code == 0, result.output
+    return db, result
+
+
+FAULTS = {
+    "429-retry-after": ([{"status": 429, "retry_after": 0.2}], 1),
+    "503-then-502": ([{"status": 503}, {"status": 502}], 2),
+    "disconnect": ([{"kind": "disconnect", "times": 2}], 2),
+    "read-timeout": ([{"kind": "hang", "seconds": 1.0}], 1),
+    "token-expired": ([{"status": 401, "body": {"errors": [{"code": "expired"}]}}], 1),
+}
+
+
+@pytest.mark.parametrize("name", FAULTS)
+def test_a_run_survives_each_fault_with_every_prompt_recorded_once(
+    name, tmp_path, seed_documents, monkeypatch
+):
+    faults, extra_calls = FAULTS[name]
+    monkeypatch.setenv("WATSONX_APIKEY", KEY)
+    with FakeWatsonxServer(api_key=KEY, project_ids=("p1",), responder=lambda p, b: GOOD) as s:
+        s.inject(*(Fault(**f) for f in faults))
+        db, _ = _run(s, tmp_path, seed_documents)
+        assert s.inference_calls == 8 + extra_calls
+        assert not s.pending_faults
+    with Store(db, read_only=True) as store:
+        rows = store.query(
+            "SELECT count(*), count(DISTINCT work_id), count(*) FILTER (WHERE status = 'ok')"
+            " FROM candidates"
+        ).rows[0]
+    assert rows == (8, 8, 8)
+
+
+def test_a_prompt_failing_every_attempt_is_retried_by_the_next_run_only(
+    tmp_path, seed_documents, monkeypatch
+):
+    monkeypatch.setenv("WATSONX_APIKEY", KEY)
+    with FakeWatsonxServer(api_key=KEY, project_ids=("p1",), responder=lambda p, b: GOOD) as s:
+        s.inject(Fault(status=503, times=3))
+        db, first = _run(s, tmp_path, seed_documents, "--set", "backends.watsonx.concurrency=1")
+        assert "1 prompts failed in the backend" in first.output
+        with Store(db, read_only=True) as store:
+            [(status, error)] = store.query(
+                "SELECT status, error FROM candidates WHERE status <> 'ok'"
+            ).rows
+        assert status == "error" and "HTTP 503" in error and "3 attempts" in error
+        calls = s.inference_calls
+        db, _ = _run(s, tmp_path, seed_documents)
+        assert s.inference_calls == calls + 1
+    with Store(db, read_only=True) as store:
+        rows = store.query(
+            "SELECT count(*), count(DISTINCT work_id), count(*) FILTER (WHERE status = 'ok')"
+            " FROM candidates"
+        ).rows[0]
+    assert rows == (8, 8, 8)
