@@ -26,8 +26,8 @@ against this fake (every request goes through ``httpx``):
   with a throw-away ``trustme`` CA; the client is told to trust it with
   ``Credentials(verify=server.ca_cert_path)``.
 * Cloud or CPD mode is decided from the URL: a host that is not a known IBM Cloud host is CPD
-  (which first calls ``GET /ml/wml_services/v2/version`` and needs a CPD version) unless
-  ``platform_url`` is given. So pass ``platform_url=server.url`` to stay in cloud mode.
+  (Cloud Pak for Data, see below) unless ``platform_url`` is given. So pass
+  ``platform_url=server.url`` to stay in cloud mode.
 * Construction with ``api_key``: ``POST {auth_url}`` with the form body
   ``apikey=...&grant_type=urn:ibm:params:oauth:grant-type:apikey`` (headers
   ``Content-Type: application/x-www-form-urlencoded``, ``Authorization: Basic Yng6Yng=``)
@@ -58,6 +58,31 @@ against this fake (every request goes through ``httpx``):
   ``Retry-After``). A fault therefore needs ``times=4`` to reach the caller of a default SDK
   client, or pass ``APIClient(httpx_client=httpx.Client(...))`` to remove the first layer.
   A 401 is retried with the same token: the SDK never refreshes a token because of a 401.
+* CPD mode (``FakeWatsonxServer(cpd=True)``, with ``Credentials(url=server.url, username=...,
+  password=... or api_key=..., version="5.1", verify=...)``; ``instance_id`` is ignored with a
+  ``DeprecationWarning``): ``APIClient`` first sends an unauthenticated ``GET
+  {url}/ml/wml_services/v2/version``; a 200 ``{"version": "5.1.2"}`` is cut to ``major.minor``
+  and must be in the SDK's supported list (5.0 to 6.0; a different ``Credentials.version`` only
+  warns), a 4xx is ignored if ``version`` is given, a 5xx raises. Then the token: with
+  ``username`` and ``api_key`` (and no password) it posts the JSON ``{"username", "api_key"}``
+  to ``{url}/icp4d-api/v1/authorize`` and reads ``token``; with ``password`` it first tries
+  IAM-integrated CPD, ``POST {bedrock_url}/idprovider/v1/auth/identitytoken`` (form
+  ``grant_type=password&username=..&password=..&scope=openid``, reads ``access_token`` and
+  ``expires_in``) then ``GET {url}/v1/preauth/validateAuth`` (headers ``username``,
+  ``iam-token``; reads ``accessToken``), and on any failure falls back to authorize with
+  ``{"username", "password"}`` (forgetting ``bedrock_url`` if that works). Without
+  ``Credentials(bedrock_url=...)`` the SDK derives it from the URL
+  (``https://cpd-<namespace>.<rest of host>``), which for ``https://127.0.0.1:<port>`` is the
+  unresolvable ``https://cpd-.0.0.1:<port>``: one failed DNS lookup that never reaches this
+  server. An ``auth_url`` replaces both token URLs. A 4xx from authorize raises
+  ``InvalidCredentialsError`` (wrapped in ``CannotAutogenerateBedrockUrl`` when the IAM attempt
+  came first) quoting the response body, which here never echoes the secret. Authorize's token
+  expires at its JWT ``exp`` (the IAM route's at ``expires_in``) and is renewed from the same
+  credentials, on the schedule above. Project, space, model specs, generation and chat then go
+  to ``{url}`` exactly as in cloud mode (``GET /v2/projects/{id}`` reads only
+  ``entity.storage.type``), with ``Bearer`` tokens. The SDK also sets
+  ``os.environ["DEPLOYMENT_PLATFORM"] = "private"`` and ``os.environ["DEPLOYMENT_PRIVATE"] =
+  "icp4d"`` for good.
 * Global state: ``APIClient`` copies ``Credentials.verify`` into
   ``os.environ["WX_CLIENT_VERIFY_REQUESTS"]``, which later ``Credentials`` objects and SDK
   clients read. It outlives the server (whose CA file is deleted on ``stop``), so tests should
@@ -72,6 +97,10 @@ Typical use::
         model = ModelInference(model_id="ibm/granite-3-3-8b-instruct", credentials=creds,
                                project_id="p1", max_retries=0)
         server.inject(Fault(429, retry_after=2))  # the next generate() raises ApiRequestFailure
+
+    with FakeWatsonxServer(cpd=True, project_ids=("p1",)) as server:  # Cloud Pak for Data
+        creds = Credentials(url=server.url, username="admin", password="secret",
+                            version="5.1", verify=server.ca_cert_path)
 """
 
 from __future__ import annotations
@@ -881,7 +910,7 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
 
 
 class FakeWatsonxServer(FakeServer):
-    """HTTPS fake of IBM watsonx.ai (cloud mode) plus its IAM token endpoint.
+    """HTTPS fake of IBM watsonx.ai, on IBM Cloud (IAM) or on Cloud Pak for Data (``cpd=True``).
 
     Serves what the ``ibm-watsonx-ai`` SDK calls on construction and inference (see the module
     docstring): ``POST /identity/token``, ``GET /v2/projects/{id}``, ``GET /v2/spaces/{id}``,
@@ -894,6 +923,16 @@ class FakeWatsonxServer(FakeServer):
     a static token also accepted (for ``Credentials(token=...)``); it must contain a ``.``
     because the SDK sends dot-less tokens as ``Basic``. :meth:`issue_token` mints a tracked one.
 
+    With ``cpd=True`` the IAM endpoint is replaced by the Cloud Pak for Data ones:
+    ``GET /ml/wml_services/v2/version`` (unauthenticated, answers ``cpd_version``),
+    ``POST /icp4d-api/v1/authorize`` (JSON ``{username, password}`` or ``{username, api_key}``:
+    ``username`` with ``password`` or with ``api_key``, the user's platform API key, gets a
+    token) and the IAM-integrated pair ``POST /idprovider/v1/auth/identitytoken`` (form
+    ``grant_type=password``) then ``GET /v1/preauth/validateAuth`` (headers ``username`` and
+    ``iam-token``), which the SDK reaches only through ``Credentials(bedrock_url=...)``. Every
+    other route is the same in both modes. ``token_requests`` counts authorize and identitytoken
+    calls.
+
     Generation defaults to ``max_new_tokens=20`` and chat to ``max_tokens=1024`` like the
     service; stop sequences are kept in the text unless ``include_stop_sequence`` is false.
     """
@@ -901,6 +940,10 @@ class FakeWatsonxServer(FakeServer):
     scheme: ClassVar[str] = "https"
     inference_paths: ClassVar[tuple[str, ...]] = ("/ml/v1/text/generation", "/ml/v1/text/chat")
     token_path: ClassVar[str] = "/identity/token"
+    cpd_token_path: ClassVar[str] = "/icp4d-api/v1/authorize"
+    cpd_identity_path: ClassVar[str] = "/idprovider/v1/auth/identitytoken"
+    cpd_validate_path: ClassVar[str] = "/v1/preauth/validateAuth"
+    cpd_version_path: ClassVar[str] = "/ml/wml_services/v2/version"
     instance_id: ClassVar[str] = "fake-wml-instance"
 
     def __init__(
@@ -908,6 +951,10 @@ class FakeWatsonxServer(FakeServer):
         *,
         api_key: str | None = "test-key",
         bearer_token: str | None = None,
+        cpd: bool = False,
+        username: str = "admin",
+        password: str | None = "secret",
+        cpd_version: str = "5.1.2",
         project_ids: Iterable[str] = ("fake-project",),
         space_ids: Iterable[str] = (),
         model_ids: Iterable[str] = DEFAULT_WATSONX_MODELS,
@@ -925,6 +972,10 @@ class FakeWatsonxServer(FakeServer):
             )
         self.api_key = api_key
         self.bearer_token = bearer_token
+        self.cpd = cpd
+        self.username = username
+        self.password = password
+        self.cpd_version = cpd_version
         self.project_ids = list(project_ids)
         self.space_ids = list(space_ids)
         self.model_ids = list(model_ids)
@@ -969,8 +1020,8 @@ class FakeWatsonxServer(FakeServer):
 
     @property
     def auth_url(self) -> str:
-        """The IAM token URL to pass as ``Credentials(auth_url=...)``."""
-        return self.url + self.token_path
+        """The token URL to pass as ``Credentials(auth_url=...)``: IAM's, or CPD's authorize."""
+        return self.url + (self.cpd_token_path if self.cpd else self.token_path)
 
     # ---- tokens ----------------------------------------------------------------------------
 
@@ -981,16 +1032,23 @@ class FakeWatsonxServer(FakeServer):
     def _mint(self, lifetime_s: float) -> tuple[str, int]:
         now = time.time()
         exp = int(now + lifetime_s)
-        token = make_jwt(
-            {
+        claims: dict[str, Any]
+        if self.cpd:  # the claims of a Cloud Pak for Data platform token
+            claims = {
+                "username": self.username,
+                "role": "Admin",
+                "uid": "1000330999",
+                "sub": self.username,
+                "iss": "KNOXSSO",
+                "aud": "DSX",
+            }
+        else:
+            claims = {
                 "iam_id": "iam-ServiceId-fake",
                 "sub": "ServiceId-fake",
                 "iss": "https://iam.fake/identity",
-                "iat": int(now),
-                "exp": exp,
-                "jti": uuid.uuid4().hex,
             }
-        )
+        token = make_jwt(claims | {"iat": int(now), "exp": exp, "jti": uuid.uuid4().hex})
         with self._lock:
             self._tokens[token] = exp
         return token, exp
@@ -1043,10 +1101,15 @@ class FakeWatsonxServer(FakeServer):
         )
 
     def _is_token_request(self, ex: _Exchange) -> bool:
+        if self.cpd:
+            return ex.path in (self.cpd_token_path, self.cpd_identity_path)
         return ex.path == self.token_path
 
     def _route(self, ex: _Exchange) -> _Reply:
-        if ex.path == self.token_path:
+        if self.cpd:
+            if (reply := self._cpd_route(ex)) is not None:
+                return reply
+        elif ex.path == self.token_path:
             return self._iam_token(ex)
         if (denied := self._token_error(ex)) is not None:
             return denied
@@ -1096,6 +1159,82 @@ class FakeWatsonxServer(FakeServer):
                 "scope": "ibm openid",
             },
         )
+
+    # ---- Cloud Pak for Data ----------------------------------------------------------------
+
+    def _cpd_route(self, ex: _Exchange) -> _Reply | None:
+        """The CPD-only, unauthenticated routes; ``None`` for the routes shared with cloud."""
+        if ex.path == self.cpd_version_path:
+            if ex.method != "GET":
+                return self._error(405, "method_not_allowed", "Method not allowed")
+            return _Reply(200, {"version": self.cpd_version, "build": "fake"})
+        if ex.path == self.cpd_token_path:
+            return self._cpd_authorize(ex)
+        if ex.path == self.cpd_identity_path:
+            return self._cpd_identity_token(ex)
+        if ex.path == self.cpd_validate_path:
+            return self._cpd_validate(ex)
+        if ex.path == self.token_path:  # no IAM on CPD
+            return self._error(404, "not_found", f"Unknown endpoint {ex.method} {ex.path}")
+        return None
+
+    def _cpd_user_ok(self, username: Any, password: Any, api_key: Any) -> bool:
+        if username != self.username:
+            return False
+        if api_key is not None:
+            return self.api_key is not None and api_key == self.api_key
+        return self.password is not None and password == self.password
+
+    def _cpd_authorize(self, ex: _Exchange) -> _Reply:
+        """``POST /icp4d-api/v1/authorize``: the platform token from user name and secret."""
+        if ex.method != "POST":
+            return _Reply(405, {"_messageCode_": "405", "message": "Method not allowed"})
+        body = ex.json_body()
+        if body is None or not body.get("username"):
+            return _Reply(
+                400,
+                {"_messageCode_": "400", "message": "Missing username and password or api_key"},
+            )
+        if not self._cpd_user_ok(body.get("username"), body.get("password"), body.get("api_key")):
+            return _Reply(
+                401,
+                {"_messageCode_": "401", "message": "Invalid username or password"},
+            )
+        token, _ = self._mint(self.token_lifetime_s)
+        return _Reply(200, {"_messageCode_": "200", "message": "Success", "token": token})
+
+    def _cpd_identity_token(self, ex: _Exchange) -> _Reply:
+        """``POST /idprovider/v1/auth/identitytoken``: an IAM token, for IAM-integrated CPD."""
+        form = ex.body if isinstance(ex.body, dict) else {}
+        if ex.method != "POST" or form.get("grant_type") != "password":
+            return _Reply(400, {"error": "invalid_request", "error_description": "bad grant"})
+        if not self._cpd_user_ok(form.get("username"), form.get("password"), None):
+            return _Reply(
+                401,
+                {"error": "invalid_grant", "error_description": "Invalid username or password"},
+            )
+        token, _ = self._mint(self.token_lifetime_s)
+        return _Reply(
+            200,
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": int(self.token_lifetime_s),
+                "scope": "openid",
+            },
+        )
+
+    def _cpd_validate(self, ex: _Exchange) -> _Reply:
+        """``GET /v1/preauth/validateAuth``: trade an IAM token for a platform token."""
+        iam_token = ex.headers.get("iam-token", "")
+        with self._lock:
+            exp = self._tokens.pop(iam_token, None)
+        if ex.headers.get("username") != self.username or exp is None or exp <= time.time():
+            return _Reply(401, {"_messageCode_": "401", "message": "Invalid iam-token"})
+        token, _ = self._mint(self.token_lifetime_s)
+        return _Reply(200, {"username": self.username, "role": "Admin", "accessToken": token})
+
+    # ---- projects, spaces, models ----------------------------------------------------------
 
     def _project(self, project_id: str) -> _Reply:
         if project_id not in self.project_ids:

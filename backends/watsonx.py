@@ -33,6 +33,8 @@ __all__ = ["WatsonxBackend", "WatsonxOptions", "chat_params", "generation_params
 
 DEFAULT_URL = "https://us-south.ml.cloud.ibm.com"
 MODES = ("auto", "generate", "chat")
+#: environment variables the SDK sets for the whole process while connecting
+_SDK_EXPORTS = ("WX_CLIENT_VERIFY_REQUESTS", "DEPLOYMENT_PLATFORM", "DEPLOYMENT_PRIVATE")
 
 #: option -> environment variable read when the option is not set
 ENVIRONMENT = {
@@ -66,6 +68,8 @@ class WatsonxOptions(RemoteOptions):
     #: the IAM token endpoint and platform URL, for private endpoints (the SDK derives both)
     auth_url: str | None = None
     platform_url: str | None = None
+    #: Cloud Pak for Data with IAM integration: the foundational services (bedrock) URL
+    bedrock_url: str | None = None
     verify: bool | str = True
     #: ``generate`` (text generation, as the seed), ``chat``, or ``auto``: chat for prompts with
     #: chat messages
@@ -140,7 +144,7 @@ class WatsonxBackend(RemoteBackend):
         from ibm_watsonx_ai.foundation_models import ModelInference
 
         o = self.options
-        saved = os.environ.get("WX_CLIENT_VERIFY_REQUESTS")
+        saved = {name: os.environ.get(name) for name in _SDK_EXPORTS}
         try:
             credentials = Credentials(
                 url=values["url"],
@@ -152,6 +156,7 @@ class WatsonxBackend(RemoteBackend):
                 version=values["version"],
                 auth_url=o.auth_url,
                 platform_url=o.platform_url,
+                bedrock_url=o.bedrock_url,
                 verify=o.verify,
             )
             # our own client: no retrying transport under our retries, a pool as wide as the
@@ -176,11 +181,12 @@ class WatsonxBackend(RemoteBackend):
                 validate=o.validate_model,
             )
         finally:
-            # Credentials(verify=...) exports the setting to the whole process; take it back
-            if saved is None:
-                os.environ.pop("WX_CLIENT_VERIFY_REQUESTS", None)
-            else:
-                os.environ["WX_CLIENT_VERIFY_REQUESTS"] = saved
+            # the SDK exports settings to the whole process; take them back
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def disconnect(self) -> None:
         if self._http is not None:
@@ -234,6 +240,10 @@ class WatsonxBackend(RemoteBackend):
         return RuntimeError(self._describe(error))
 
     def _describe(self, error: BaseException) -> str:
+        reason = getattr(error, "reason", None)
+        if type(error).__name__ == "CannotAutogenerateBedrockUrl" and reason:
+            # a failed Cloud Pak for Data login hides the service's answer in ``reason``
+            error = reason[-1] if isinstance(reason, list) else reason
         lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
         text = lines[0] if lines else type(error).__name__
         return scrub(text, self.secrets())[:300]

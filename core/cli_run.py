@@ -92,6 +92,13 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
         "SELECT count(*) FROM accepted_default WHERE run_id = ?", [summary.run_id]
     ).rows[0][0]
     click.echo(f"  accepted (all default thresholds): {accepted}")
+    prompt_tokens, completion_tokens = store.query(
+        "SELECT sum(input_tokens), sum(output_tokens) FROM candidates"
+        " WHERE run_id = ? AND candidate_index = 0",
+        [summary.run_id],
+    ).rows[0]
+    if prompt_tokens is not None or completion_tokens is not None:
+        click.echo(f"  tokens: {prompt_tokens or 0} prompt, {completion_tokens or 0} completion")
     click.echo(f"  store: {store.path}   next: groundset runs --db {store.path}")
 
 
@@ -138,7 +145,9 @@ def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flag
             err=True,
         )
         if done < len(prepared.items):
-            click.echo(f"loading model {prepared.plugins.backend.model_id} ...", err=True)
+            backend = prepared.plugins.backend
+            action = "connecting to" if backend.overlaps_validation else "loading model"
+            click.echo(f"{action} {backend.backend_id}: {backend.model_id} ...", err=True)
             prepared.plugins.backend.load()
         with _progress(prepared, done, progress) as bar:
 

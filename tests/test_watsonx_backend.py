@@ -362,3 +362,129 @@ def test_a_prompt_failing_every_attempt_is_retried_by_the_next_run_only(
             " FROM candidates"
         ).rows[0]
     assert rows == (8, 8, 8)
+
+
+# --- Cloud Pak for Data (on-prem): user name with a password or an API key ---------------------
+
+USER, PASSWORD = "admin", "cpd-pass-0123456789"
+CPD_CALLS = [
+    ("GET", "/ml/wml_services/v2/version"),
+    ("POST", "/icp4d-api/v1/authorize"),
+    ("GET", "/v2/projects/p1"),
+    ("GET", "/ml/v1/foundation_model_specs"),
+]
+
+
+@pytest.fixture
+def cpd_server(monkeypatch):
+    # the SDK exports these in CPD mode and never takes them back
+    for name in ("DEPLOYMENT_PLATFORM", "DEPLOYMENT_PRIVATE", "WATSONX_USERNAME",
+                 "WATSONX_PASSWORD", "WATSONX_INSTANCE_ID", "WATSONX_VERSION"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    with FakeWatsonxServer(
+        cpd=True, username=USER, password=PASSWORD, api_key=KEY, project_ids=("p1",)
+    ) as fake:
+        yield fake
+
+
+def _cpd_options(server: FakeWatsonxServer, **values) -> WatsonxOptions:
+    """CPD as a user configures it: the cluster URL, no auth_url and no platform_url."""
+    base = {
+        "model_id": MODEL,
+        "url": server.url,
+        "username": USER,
+        "instance_id": "openshift",
+        "version": "5.1",
+        "project_id": "p1",
+        "verify": str(server.ca_cert_path),
+        "max_attempts": 3,
+        "max_requests_per_second": None,
+        "concurrency": 1,
+    }
+    return WatsonxOptions(**(base | values))
+
+
+CPD_SECRETS = {"password": {"password": PASSWORD}, "api_key": {"api_key": KEY}}
+# instance_id="openshift" is what CPD users are told to set; SDK 1.8 ignores it, with a warning
+cpd_instance_id = pytest.mark.filterwarnings(
+    "ignore:The `instance_id` parameter is deprecated:DeprecationWarning"
+)
+
+
+@cpd_instance_id
+@pytest.mark.parametrize("secret", CPD_SECRETS)
+def test_cpd_generates_and_chats_with_a_user_and_a_password_or_an_api_key(cpd_server, secret):
+    backend = WatsonxBackend(_cpd_options(cpd_server, **CPD_SECRETS[secret]))
+    try:
+        text, chat = backend.generate([TEXT, CHAT], GenerationParams(max_new_tokens=8))
+    finally:
+        backend.close()
+    assert text.error is None and text.text and text.output_tokens
+    assert chat.error is None and chat.text
+    calls = [(r.method, r.path) for r in cpd_server.requests]
+    assert calls == [*CPD_CALLS, ("POST", "/ml/v1/text/generation"), ("POST", "/ml/v1/text/chat")]
+    version, authorize, *rest = cpd_server.requests
+    assert version.authorization is None  # asked before any token exists
+    assert authorize.body == {"username": USER, **CPD_SECRETS[secret]}
+    assert cpd_server.token_requests == 1
+    assert all(r.authorization.startswith("Bearer ") for r in rest)
+    assert rest[-2].body["project_id"] == "p1" and rest[-2].query["version"]
+    assert rest[-1].body["messages"] == [{"role": "user", "content": "Write one sentence."}]
+    assert "DEPLOYMENT_PLATFORM" not in os.environ  # the SDK's export is taken back
+
+
+@cpd_instance_id
+@pytest.mark.parametrize("secret", CPD_SECRETS)
+def test_cpd_wrong_credentials_are_one_clear_error_without_the_secret(cpd_server, secret):
+    wrong = {"password": "cpd-wrong-pass-987654", "api_key": "wx-wrong-key-987654"}[secret]
+    backend = WatsonxBackend(_cpd_options(cpd_server, **{secret: wrong}))
+    try:
+        with pytest.raises(BackendError, match="watsonx") as raised:
+            backend.load()
+    finally:
+        backend.close()
+    message = str(raised.value)
+    assert wrong not in message and PASSWORD not in message and KEY not in message
+    assert "\n" not in message and "credentials" in message
+    if secret == "password":  # the service's own answer, not the SDK's bedrock URL guess
+        assert "Invalid username or password" in message
+    assert [(r.method, r.path) for r in cpd_server.requests] == CPD_CALLS[:2]
+
+
+@cpd_instance_id
+def test_cpd_a_token_the_service_stops_accepting_is_refreshed(cpd_server):
+    backend = WatsonxBackend(_cpd_options(cpd_server, password=PASSWORD))
+    try:
+        first = backend.generate([TEXT], GenerationParams(max_new_tokens=4))
+        cpd_server.revoke_tokens()
+        second = backend.generate([TEXT], GenerationParams(max_new_tokens=4))
+    finally:
+        backend.close()
+    assert first[0].error is None and second[0].error is None
+    assert cpd_server.token_requests == 2
+    assert [r.path for r in cpd_server.requests].count("/icp4d-api/v1/authorize") == 2
+    auths = [r.authorization for r in cpd_server.inference_requests()]
+    assert auths[0] != auths[-1]
+
+
+def test_cpd_with_iam_integration_trades_an_iam_token_for_a_platform_token(cpd_server):
+    """With ``bedrock_url`` the password goes to the foundational services' IAM first."""
+    options = _cpd_options(
+        cpd_server, password=PASSWORD, bedrock_url=cpd_server.url, instance_id=None
+    )
+    backend = WatsonxBackend(options)
+    try:
+        [generation] = backend.generate([TEXT], GenerationParams(max_new_tokens=4))
+    finally:
+        backend.close()
+    assert generation.error is None and generation.text
+    calls = [(r.method, r.path) for r in cpd_server.requests]
+    assert calls[:3] == [
+        ("GET", "/ml/wml_services/v2/version"),
+        ("POST", "/idprovider/v1/auth/identitytoken"),
+        ("GET", "/v1/preauth/validateAuth"),
+    ]
+    identity, validate = cpd_server.requests[1:3]
+    assert identity.body["grant_type"] == "password" and identity.body["username"] == USER
+    assert validate.headers["username"] == USER and validate.headers["iam-token"]
+    assert cpd_server.inference_requests()[0].authorization.startswith("Bearer ")
