@@ -25,6 +25,7 @@ FLAG_KEYS = {
     "batch_size": "run.batch_size",
     "seed": "run.seed",
     "limit_documents": "run.limit_documents",
+    "target": "run.target",
     "documents": "documents.path",
     "max_new_tokens": "generation.max_new_tokens",
     "temperature": "generation.temperature",
@@ -114,6 +115,11 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
 @click.option("--batch-size", type=int, help="Prompts per batch [run.batch_size]")
 @click.option("--seed", type=int, help="Seed for planning and sampling [run.seed]")
 @click.option("--limit-documents", type=int, help="Use only the first N [run.limit_documents]")
+@click.option(
+    "--target",
+    type=int,
+    help="Generate until N candidates are accepted (self_instruct) [run.target]",
+)
 @click.option("--max-new-tokens", type=int, help="[generation.max_new_tokens]")
 @click.option("--temperature", type=float, help="[generation.temperature]")
 @click.option("--top-p", type=float, help="[generation.top_p]")
@@ -137,6 +143,9 @@ def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flag
     loaded = plugins_with_warnings()
     prepared = prepare_run(settings, loaded)
     with Store(settings.store.db) as store:
+        if settings.run.target is not None:
+            _run_to_target(prepared, store, progress)
+            return
         done = len(store.completed_work_ids(prepared.run_id) & {i.work_id for i in prepared.items})
         click.echo(
             f"run {prepared.run_id}: {len(prepared.documents)} documents, "
@@ -145,10 +154,7 @@ def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flag
             err=True,
         )
         if done < len(prepared.items):
-            backend = prepared.plugins.backend
-            action = "connecting to" if backend.overlaps_validation else "loading model"
-            click.echo(f"{action} {backend.backend_id}: {backend.model_id} ...", err=True)
-            prepared.plugins.backend.load()
+            _load(prepared)
         with _progress(prepared, done, progress) as bar:
 
             def advance(report: BatchReport) -> None:
@@ -156,3 +162,43 @@ def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flag
 
             summary = start_run(prepared, store, advance)
         _print_summary(summary, prepared, store)
+
+
+def _load(prepared: PreparedRun) -> None:
+    backend = prepared.plugins.backend
+    action = "connecting to" if backend.overlaps_validation else "loading model"
+    click.echo(f"{action} {backend.backend_id}: {backend.model_id} ...", err=True)
+    backend.load()
+
+
+def _run_to_target(prepared: PreparedRun, store: Store, show: bool) -> None:
+    """A bootstrapping run: the bar counts accepted candidates up to the target."""
+    from tqdm import tqdm
+
+    from groundset.core.bootstrap import accepted_count
+
+    target = prepared.settings.run.target or 0
+    accepted = accepted_count(store, prepared.run_id) if _known(store, prepared) else 0
+    click.echo(
+        f"run {prepared.run_id}: {prepared.settings.run.strategy} until {target} candidates are"
+        f" accepted ({accepted} so far), {len(prepared.items)} prompts a round",
+        err=True,
+    )
+    if accepted < target:
+        _load(prepared)
+    with tqdm(
+        total=target, initial=min(accepted, target), unit="accepted", desc="bootstrapping",
+        disable=not show, dynamic_ncols=True,
+    ) as bar:  # fmt: skip
+
+        def advance(report: BatchReport) -> None:
+            bar.update(min(accepted_count(store, prepared.run_id), target) - bar.n)
+
+        summary = start_run(prepared, store, advance)
+    _print_summary(summary, prepared, store)
+    if summary.stopped_early:
+        click.echo(f"  stopped at {summary.accepted} of {target} accepted: {summary.stopped_early}")
+
+
+def _known(store: Store, prepared: PreparedRun) -> bool:
+    return bool(store.query("SELECT 1 FROM runs WHERE run_id = ?", [prepared.run_id]).rows)

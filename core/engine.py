@@ -28,7 +28,15 @@ from groundset.core.scoring import score_candidates
 from groundset.core.settings import Settings
 from groundset.core.store import Store, as_json
 
-__all__ = ["BatchReport", "RunPlugins", "RunSummary", "WorkItem", "execute_plan", "plan_work"]
+__all__ = [
+    "BatchReport",
+    "RunPlugins",
+    "RunSummary",
+    "WorkItem",
+    "execute_plan",
+    "plan_round_work",
+    "plan_work",
+]
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,9 @@ class RunSummary:
     seconds: float = 0.0
     resumed: bool = False
     batches: list[BatchReport] = field(default_factory=list)
+    #: runs toward a target: candidates accepted at the end, and why it stopped short
+    accepted: int | None = None
+    stopped_early: str | None = None
 
 
 def plan_work(
@@ -96,6 +107,31 @@ def plan_work(
 
 #: batches handed to a server-bound backend at once: the one being generated and the next
 _LOOKAHEAD = 2
+
+
+#: batch numbers each round of a bootstrapping run may use: round r has batches r * STRIDE + i
+ROUND_STRIDE = 100_000
+
+
+def plan_round_work(
+    run_id: str,
+    strategy: Strategy,
+    round_index: int,
+    accepted: Sequence[dict[str, str]],
+    settings: Settings,
+) -> list[WorkItem]:
+    """Round ``round_index`` of a bootstrapping run. Its batches are numbered after every
+    earlier round's (rounds have the same size), so batch order is generation order."""
+    rng = random.Random(content_hash("round", settings.run.seed, round_index))
+    planned = strategy.plan_round(round_index, accepted, rng)
+    if len(planned) > settings.run.batch_size * ROUND_STRIDE:
+        raise PluginError(f"strategy {strategy.strategy_id!r} planned too many prompts a round")
+    items = []
+    for index, plan in enumerate(planned):
+        work_id = content_hash("work", run_id, strategy.strategy_id, "round", round_index, index)
+        batch = round_index * ROUND_STRIDE + index // settings.run.batch_size
+        items.append(WorkItem(work_id[:32], batch, index, plan))
+    return items
 
 
 def batch_seed(seed: int, batch_index: int) -> int:
@@ -210,9 +246,11 @@ def run_batch(
         for index, cand in _candidates(run_id, item, generation, plugins.strategy):
             candidates.append(cand)
             rows.append(_rows(run_id, item, generation, cand, index, params_json))
-    scores = score_candidates(plugins.validators, candidates)
+    details: list[dict[str, Any]] = []
+    scores = score_candidates(plugins.validators, candidates, details)
     documents = [_document_row(i.planned.document) for i in batch]
-    store.record_batch(run_id, documents, [_prompt_row(i) for i in batch], rows, scores)
+    prompts = [_prompt_row(i) for i in batch]
+    store.record_batch(run_id, documents, prompts, rows, scores, details)
     failures = sum(1 for c in candidates if not c.parsed)
     return BatchReport(batch[0].batch_index, len(batch), len(candidates), failures, errors)
 
@@ -244,6 +282,19 @@ def _generations(
         ahead.shutdown(wait=False, cancel_futures=True)
 
 
+def replay_recorded(store: Store, run_id: str, validators: Sequence[Validator]) -> None:
+    """Give stateful validators the run's recorded candidates, in generation order, so a
+    resumed run scores new ones as an uninterrupted run would have."""
+    stateful = [v for v in validators if v.stateful]
+    if not stateful:
+        return
+    from groundset.core.rescoring import recorded_candidates
+
+    recorded = recorded_candidates(store, run_id)
+    for validator in stateful:
+        validator.replay([c for c in recorded if c.parsed or validator.scores_parse_failures])
+
+
 def execute_plan(
     store: Store,
     run_id: str,
@@ -251,9 +302,15 @@ def execute_plan(
     plugins: RunPlugins,
     settings: Settings,
     on_batch: Callable[[BatchReport], None] | None = None,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    final: bool = True,
+    replay: bool = True,
 ) -> RunSummary:
-    """Run every batch not yet recorded; the run's status says how it ended. Prompts recorded
-    as backend errors count as not recorded: this run retries them and replaces their rows."""
+    """Run every batch not yet recorded, or until ``should_stop()`` says so after a batch; the
+    run's status says how it ended (``final=False`` leaves it running, for a run of several
+    plans). Prompts recorded as backend errors count as not recorded: this run retries them and
+    replaces their rows."""
     done = store.completed_work_ids(run_id)
     summary = RunSummary(run_id, planned=len(items))
     summary.already_done = sum(1 for i in items if i.work_id in done)
@@ -262,6 +319,8 @@ def execute_plan(
         if item.work_id not in done:
             batches.setdefault(item.batch_index, []).append(item)
     started = time.perf_counter()
+    if replay and batches:
+        replay_recorded(store, run_id, plugins.validators)
     try:
         for batch, generations in _generations(list(batches.values()), plugins, settings):
             report = run_batch(store, run_id, batch, plugins, settings, generations)
@@ -272,6 +331,8 @@ def execute_plan(
             summary.errors += report.errors
             if on_batch is not None:
                 on_batch(report)
+            if should_stop is not None and should_stop():
+                break
     except KeyboardInterrupt:
         store.set_run_status(run_id, "interrupted")
         raise
@@ -283,5 +344,6 @@ def execute_plan(
         raise
     finally:
         summary.seconds = time.perf_counter() - started
-    store.set_run_status(run_id, "complete")
+    if final:
+        store.set_run_status(run_id, "complete")
     return summary

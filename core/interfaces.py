@@ -78,12 +78,25 @@ class Strategy(_Plugin):
 
     strategy_id: ClassVar[str]
     fields: ClassVar[tuple[str, ...]] = ()
+    #: False for a strategy that makes prompts from examples alone (``[documents]`` optional)
+    needs_documents: ClassVar[bool] = True
+    #: True for a strategy that plans in rounds from the candidates accepted so far
+    #: (:meth:`plan_round`), so a run can go on until ``run.target`` are accepted
+    bootstraps: ClassVar[bool] = False
 
     def plan(
         self, documents: Sequence[Document], samples: int, rng: random.Random
     ) -> list[PlannedPrompt]:
         """``samples`` prompts per document. Use only ``rng`` for randomness: the plan must be
         the same every time the same config runs, or resuming would redo work."""
+        raise NotImplementedError
+
+    def plan_round(
+        self, round_index: int, accepted: Sequence[dict[str, str]], rng: random.Random
+    ) -> list[PlannedPrompt]:
+        """Round ``round_index`` of a bootstrapping strategy: prompts that may use the fields of
+        every candidate accepted in earlier rounds, oldest first. Same rules as :meth:`plan`:
+        only ``rng``, so a resumed run plans the same round again."""
         raise NotImplementedError
 
     def stop_sequences(self) -> tuple[str, ...]:
@@ -106,9 +119,19 @@ class Validator(_Plugin):
     metrics: ClassVar[tuple[Metric, ...]] = ()
     #: Whether candidates that failed to parse are passed to :meth:`score` too.
     scores_parse_failures: ClassVar[bool] = False
+    #: A stateful validator scores each candidate against the run's earlier ones (duplicates).
+    #: It sees a run's candidates once each, in generation order: batches in order, each sorted
+    #: by candidate id; a resumed run first :meth:`replay`-s what is already recorded.
+    stateful: ClassVar[bool] = False
 
-    def score(self, candidates: Sequence[Candidate]) -> list[dict[str, float]]:
+    def score(self, candidates: Sequence[Candidate]) -> list[dict[str, Any]]:
+        """One dict per candidate: a float per declared metric, and optionally ``"details"``,
+        a JSON-able dict recorded beside the scores (e.g. the nearest duplicates)."""
         raise NotImplementedError
+
+    def replay(self, candidates: Sequence[Candidate]) -> None:
+        """Stateful validators: rebuild the state scoring ``candidates`` (recorded earlier, in
+        order) would have left, without scoring them again."""
 
 
 class Loader(_Plugin):

@@ -45,6 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "groundset.backends.openai_compatible",
     "groundset.backends.watsonx",
     "groundset.plugins.grounded_qa",
+    "groundset.plugins.self_instruct",
     "groundset.plugins.loaders",
     "groundset.plugins.exporters",
     "groundset.validators.format",

@@ -138,6 +138,24 @@ def m002_candidate_status(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m003_score_details(db: duckdb.DuckDBPyConnection) -> None:
+    """What a validator says beyond numbers (the nearest duplicates, a judge's reasons), as
+    JSON beside its scores."""
+    db.execute(
+        """
+        CREATE TABLE score_details (
+            candidate_id VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL,
+            validator VARCHAR NOT NULL,
+            validator_version VARCHAR NOT NULL,
+            details JSON NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        """
+    )
+
+
 def pending_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:
     """Names of the migrations a store file still lacks (every one, for a new file)."""
     try:

@@ -13,14 +13,14 @@ from groundset.core.records import Candidate, Document
 from groundset.core.scoring import declarations, score_candidates, version_tag
 from groundset.core.store import Store, as_json
 
-__all__ = ["RescoreSummary", "rescore_run"]
+__all__ = ["RescoreSummary", "recorded_candidates", "rescore_run"]
 
 _CANDIDATES_SQL = """
 SELECT c.candidate_id, c.run_id, c.work_id, c.fields, c.raw_output, c.parse_error,
        d.text, d.title, d.source, d.metadata
 FROM candidates c JOIN documents d USING (document_id)
 WHERE c.run_id = ? AND c.status <> 'error'
-ORDER BY c.batch_index, c.work_id, c.candidate_index
+ORDER BY c.batch_index, c.candidate_id
 """
 
 
@@ -38,6 +38,12 @@ def _candidate(row: tuple) -> Candidate:
         text=text, title=title, source=source, metadata=json.loads(metadata or "{}")
     )
     return Candidate(cid, run_id, work_id, document, json.loads(fields or "{}"), raw, error)
+
+
+def recorded_candidates(store: Store, run_id: str) -> list[Candidate]:
+    """The run's recorded candidates (backend errors left out) in generation order: batch by
+    batch, by candidate id within a batch, as stateful validators see them."""
+    return [_candidate(r) for r in store.query(_CANDIDATES_SQL, [run_id]).rows]
 
 
 def _batches(items: Sequence[Candidate], size: int) -> Iterator[list[Candidate]]:
@@ -63,17 +69,21 @@ def rescore_run(
 ) -> RescoreSummary:
     """Score every candidate of the run that this exact validator version has not scored yet,
     one transaction per batch, so an interrupted re-scoring resumes where it stopped."""
-    candidates = [_candidate(r) for r in store.query(_CANDIDATES_SQL, [run_id]).rows]
+    candidates = recorded_candidates(store, run_id)
     summary = RescoreSummary(run_id, candidates=len(candidates))
     store.register_metrics(declarations(validators))
     for validator in validators:
         done = _already_scored(store, run_id, validator)
         todo = [c for c in candidates if c.candidate_id not in done]
+        if validator.stateful and todo:
+            # scored in generation order; what an interrupted re-scoring did is replayed
+            validator.replay([c for c in candidates if c.candidate_id in done])
         summary.skipped += len(candidates) - len(todo)
         if on_batch is not None and len(todo) < len(candidates):
             on_batch(len(candidates) - len(todo))
         for batch in _batches(todo, batch_size):
-            store.record_scores(run_id, score_candidates([validator], batch))
+            details: list[dict] = []
+            store.record_scores(run_id, score_candidates([validator], batch, details), details)
             summary.scored += len(batch)
             if on_batch is not None:
                 on_batch(len(batch))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from groundset.core.bootstrap import run_to_target
 from groundset.core.engine import BatchReport, RunPlugins, RunSummary, execute_plan, plan_work
 from groundset.core.errors import ConfigError, InputError
 from groundset.core.factory import create_plugin
@@ -105,7 +106,7 @@ def run_identity(settings: Settings, backend: type[Backend] | None = None) -> di
     ``operational_options`` (concurrency, timeouts) are left out: changing them resumes the
     same run, and no secret ever reaches the store."""
     run = dataclasses.asdict(settings.run)
-    for key in ("validators", "limit_documents"):
+    for key in ("validators", "limit_documents", "target", "max_rounds"):
         run.pop(key)
     generation = dataclasses.asdict(settings.generation)
     defaults = dataclasses.asdict(GenerationSettings())
@@ -118,7 +119,9 @@ def run_identity(settings: Settings, backend: type[Backend] | None = None) -> di
         left_out |= set(backend.secret_options) | set(backend.operational_options)
     return {
         "run": run,
-        "documents": str(settings.documents_path().resolve()),
+        "documents": (
+            str(settings.documents_path().resolve()) if settings.documents.path else None
+        ),
         "generation": generation,
         "strategy": redact(settings.options_for("strategies", settings.run.strategy), ()),
         "backend": {k: v for k, v in backend_options.items() if k not in left_out},
@@ -137,7 +140,15 @@ def prepare_run(settings: Settings, loaded: LoadedPlugins | None = None) -> Prep
             _instantiate(loaded, "validator", "validators", v, settings) for v in run.validators
         ),
     )
-    documents = load_documents(settings, loaded)
+    if settings.documents.path or plugins.strategy.needs_documents:
+        documents = load_documents(settings, loaded)
+    else:
+        documents = []
+    if settings.run.target is not None and not plugins.strategy.bootstraps:
+        raise ConfigError(
+            f"{settings.source}: run.target needs a strategy that plans in rounds (such as"
+            f" self_instruct); {run.strategy!r} plans once: use run.samples_per_document"
+        )
     run_id = content_hash("run", run_identity(settings, type(plugins.backend)))[:16]
     items = plan_work(run_id, plugins.strategy, documents, settings)
     return PreparedRun(run_id, settings, plugins, documents, items)
@@ -182,9 +193,19 @@ def start_run(
     resumed = store.start_run(_run_row(prepared))
     store.register_metrics(declarations(prepared.plugins.validators))
     try:
-        summary = execute_plan(
-            store, prepared.run_id, prepared.items, prepared.plugins, prepared.settings, on_batch
-        )
+        if prepared.settings.run.target is not None:
+            summary = run_to_target(
+                store, prepared.run_id, prepared.plugins, prepared.settings, on_batch
+            )
+        else:
+            summary = execute_plan(
+                store,
+                prepared.run_id,
+                prepared.items,
+                prepared.plugins,
+                prepared.settings,
+                on_batch,
+            )
     finally:
         prepared.plugins.backend.close()
     summary.resumed = resumed

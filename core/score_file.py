@@ -146,8 +146,11 @@ def score_file(
             _candidate_row(c, order[c.work_id][1], order[c.work_id][0] // batch_size, model_id)
             for c in batch
         ]
-        store.record_batch(run_id, [_document_row(c) for c in batch], [], candidate_rows,
-                           score_candidates(validators, batch))  # fmt: skip
+        details: list[dict[str, Any]] = []
+        scores = score_candidates(validators, batch, details)
+        store.record_batch(
+            run_id, [_document_row(c) for c in batch], [], candidate_rows, scores, details
+        )
         if on_batch is not None:
             on_batch(len(batch))
     store.set_run_status(run_id, "complete")

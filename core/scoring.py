@@ -4,6 +4,7 @@ candidates) and re-scoring (recorded ones), so both write the same rows."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -31,18 +32,34 @@ def declarations(validators: Sequence[Validator]) -> list[tuple[str, str, Sequen
 
 
 def score_candidates(
-    validators: Sequence[Validator], candidates: Sequence[Candidate]
+    validators: Sequence[Validator],
+    candidates: Sequence[Candidate],
+    details: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Score rows (long format) for every validator over the candidates it accepts."""
+    """Score rows (long format) for every validator over the candidates it accepts; the
+    ``details`` validators return are appended to ``details`` as rows when it is given."""
     rows: list[dict[str, Any]] = []
     for validator in validators:
         chosen = [c for c in candidates if c.parsed or validator.scores_parse_failures]
         if not chosen:
             continue
+        if validator.stateful:
+            chosen.sort(key=lambda c: c.candidate_id)
         results = validator.score(chosen)
         _check(validator, chosen, results)
         tag = version_tag(validator)
         for candidate, result in zip(chosen, results, strict=True):
+            extra = result.pop("details", None)
+            if extra is not None and details is not None:
+                details.append(
+                    {
+                        "candidate_id": candidate.candidate_id,
+                        "run_id": candidate.run_id,
+                        "validator": validator.validator_id,
+                        "validator_version": tag,
+                        "details": json.dumps(extra, ensure_ascii=False, sort_keys=True),
+                    }
+                )
             rows.extend(
                 {
                     "candidate_id": candidate.candidate_id,
@@ -64,10 +81,14 @@ def _check(validator: Validator, chosen: list[Candidate], results: object) -> No
         raise PluginError(f"{who} returned {got} results for {len(chosen)} candidates")
     declared = {m.name for m in validator.metrics}
     for result in results:
-        unknown = set(result) - declared
+        if not isinstance(result.get("details", {}), dict):
+            raise PluginError(f"{who} returned details that are not a dict")
+        unknown = set(result) - declared - {"details"}
         if unknown:
             raise PluginError(f"{who} returned undeclared metric {sorted(unknown)[0]!r}")
         for metric, value in result.items():
+            if metric == "details":
+                continue
             finite = isinstance(value, int | float) and math.isfinite(value)
             if not finite or isinstance(value, bool):
                 raise PluginError(f"{who} returned {value!r} for {metric!r}: not a finite number")

@@ -51,6 +51,10 @@ class RunSettings:
     batch_size: int = 4
     seed: int = 0
     limit_documents: int | None = None
+    #: bootstrapping strategies: generate until this many candidates are accepted
+    target: int | None = None
+    #: bootstrapping strategies: stop after this many rounds even short of the target
+    max_rounds: int = 1000
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,8 @@ def _check_ranges(settings: Settings) -> None:
     checks = [
         (settings.run.batch_size >= 1, "run.batch_size must be at least 1"),
         (settings.run.samples_per_document >= 1, "run.samples_per_document must be at least 1"),
+        (settings.run.target is None or settings.run.target >= 1, "run.target must be at least 1"),
+        (settings.run.max_rounds >= 1, "run.max_rounds must be at least 1"),
         (settings.generation.max_new_tokens >= 1, "generation.max_new_tokens must be at least 1"),
         (settings.generation.temperature >= 0, "generation.temperature must be >= 0"),
         (0 < settings.generation.top_p <= 1, "generation.top_p must be in (0, 1]"),

@@ -187,6 +187,7 @@ class Store:
         prompts: list[dict[str, Any]],
         candidates: list[dict[str, Any]],
         scores: list[dict[str, Any]],
+        details: list[dict[str, Any]] | None = None,
     ) -> None:
         """Everything one batch produced, in one transaction: all of it lands or none does.
         Rows of earlier failed attempts at the same prompts are replaced, never duplicated."""
@@ -203,6 +204,8 @@ class Store:
             self._insert("candidates", pa.Table.from_pylist(candidates))
             if scores:
                 self._insert("scores", pa.Table.from_pylist(scores))
+            if details:
+                self._insert("score_details", pa.Table.from_pylist(details))
             self.db.execute(
                 "UPDATE runs SET updated_at = current_timestamp WHERE run_id = ?", [run_id]
             )
@@ -211,13 +214,21 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
 
-    def record_scores(self, run_id: str, scores: list[dict[str, Any]]) -> None:
+    def record_scores(
+        self,
+        run_id: str,
+        scores: list[dict[str, Any]],
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         """Scores of recorded candidates (re-scoring), in one transaction."""
-        if not scores:
+        if not scores and not details:
             return
         self.db.execute("BEGIN TRANSACTION")
         try:
-            self._insert("scores", pa.Table.from_pylist(scores))
+            if scores:
+                self._insert("scores", pa.Table.from_pylist(scores))
+            if details:
+                self._insert("score_details", pa.Table.from_pylist(details))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")

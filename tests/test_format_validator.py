@@ -58,7 +58,7 @@ def test_good_pair_passes_every_check() -> None:
 
 def test_declared_metrics_are_the_returned_keys() -> None:
     declared = {metric.name for metric in FormatValidator.metrics}
-    assert declared == set(_score(_candidate()))
+    assert declared == set(_score(_candidate())) | set(_score(_task("Name three colors please.")))
     assert set(_score(_candidate(parse_error="no [answer] marker"))) <= declared
     [ok] = [m for m in FormatValidator.metrics if m.name == "ok"]
     assert ok.default_threshold == 1.0 and ok.higher_is_better
@@ -205,3 +205,49 @@ def test_registers_itself() -> None:
     register_validators(registered.append)
     assert registered == [FormatValidator]
     assert FormatValidator.validator_id == "format"
+
+
+# --- instruction tasks: Alpaca's filters, each a metric ---------------------------------------
+
+
+def _task(instruction: str, **options) -> Candidate:
+    fields = {"instruction": instruction, "input": "", "output": "An output."}
+    return Candidate("c2", "r1", "w2", DOCUMENT, fields, "raw")
+
+
+def _score_task(instruction: str, **options) -> dict[str, float]:
+    return FormatValidator(FormatValidator.Options(**options)).score([_task(instruction)])[0]
+
+
+ALPACA_CASES = [
+    ("Give three tips for staying healthy.", None),
+    ("Hello there friend", "instruction_length_ok"),  # 3 words: Alpaca drops <= 3
+    (" ".join(["word"] * 151), "instruction_length_ok"),
+    (" ".join(["word"] * 150), None),
+    ("Describe the image of a sunset.", "no_blacklisted_word"),
+    ("Explain how to go to the station.", "no_blacklisted_word"),
+    ("Plot the sales numbers for 2020.", "no_blacklisted_word"),
+    ("Explain how mapping functions work.", None),  # "map" only as a whole word
+    ("Write a program that sorts a list.", "no_banned_prefix"),
+    ("Write a poem about the sea.", None),
+    ('"Translate" this sentence into French.', "no_leading_punctuation"),
+    ("¿Cómo se dice hello en español?", "ascii_start"),
+]
+
+
+@pytest.mark.parametrize(("instruction", "failing"), ALPACA_CASES)
+def test_alpaca_filters_are_metrics_not_silent_drops(instruction: str, failing: str | None):
+    scores = _score_task(instruction)
+    checks = ["instruction_length_ok", "no_blacklisted_word", "no_banned_prefix",
+              "no_leading_punctuation", "ascii_start"]  # fmt: skip
+    assert [name for name in checks if scores[name] == 0.0] == ([failing] if failing else [])
+    assert scores["ok"] == (0.0 if failing else 1.0)
+    assert scores["instruction_words"] == len(instruction.split())
+    assert "is_question" not in scores  # question checks are for question/answer pairs
+
+
+def test_the_blacklist_and_bounds_are_options():
+    assert _score_task("Describe the image of a sunset.", blacklist=())["ok"] == 1.0
+    assert _score_task("Summarise this.", min_instruction_words=2)["ok"] == 1.0
+    assert _score_task("Compose a haiku about rain.", banned_prefixes=("Compose",))["ok"] == 0.0
+    assert _score_task("Describe the weather today.", blacklist=("weather",))["ok"] == 0.0

@@ -1,16 +1,19 @@
-"""Cheap shape checks on question/answer candidates: did it parse, are both parts a sensible length,
-is the question a question, and did template text leak into it. They run before any model-based
-validator and catch most of what small generators get wrong."""
+"""Cheap shape checks: did it parse, are the parts a sensible length, is the question a question,
+did template text leak in; for instruction tasks (Self-Instruct, Alpaca), Alpaca's filters, each
+recorded as a metric instead of a silent drop. They run before any model-based validator and
+catch most of what small generators get wrong."""
 
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from groundset.core import Candidate, ConfigError, Metric, Validator, hookimpl
 
 __all__ = [
+    "ALPACA_BLACKLIST",
     "DEFAULT_PLACEHOLDERS",
     "FormatValidator",
     "count_words",
@@ -41,6 +44,13 @@ DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
     "[insert",
     "<insert",
 )
+
+#: Stanford Alpaca's keyword blacklist: tasks a text-only model cannot do
+ALPACA_BLACKLIST: tuple[str, ...] = (
+    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
+    "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
+)  # fmt: skip
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
 
 #: First words of direct questions (English): interrogatives and auxiliaries of yes/no questions.
 _QUESTION_WORDS_TEXT = (
@@ -84,24 +94,42 @@ def _flag(value: bool) -> float:
 
 
 class FormatValidator(Validator):
-    """Shape of a question/answer pair: parsed, lengths in bounds, a real question, no template
-    text. ``ok`` combines them and is the only metric with a default threshold, so the default
-    policy rejects on one clear reason; the parts say which check failed."""
+    """Shape of a question/answer pair (parsed, lengths in bounds, a real question, no template
+    text) or of an instruction task (Alpaca's filters). ``ok`` combines them and is the only
+    metric with a default threshold, so the default policy rejects on one clear reason; the parts
+    say which check failed."""
 
     validator_id = "format"
-    version = "1"
+    version = "2"
     scores_parse_failures = True
     description = "Parsed, length bounds, is a question, no placeholder text."
     metrics = (
-        Metric("parsed", "1 when the output parsed into a question and an answer, else 0."),
+        Metric("parsed", "1 when the output parsed into its fields, else 0."),
         Metric("question_words", "Words in the question.", 0.0, _MAX_WORDS),
         Metric("answer_words", "Words in the answer.", 0.0, _MAX_WORDS),
         Metric("length_ok", "1 when question and answer word counts are both within bounds."),
         Metric("is_question", "1 when the question ends with '?' or starts like a question."),
         Metric("no_placeholder", "1 when neither field contains template or placeholder text."),
         Metric(
+            "instruction_words", "Instruction tasks: words in the instruction.", 0.0, _MAX_WORDS
+        ),
+        Metric(
+            "instruction_length_ok",
+            "Instruction tasks: 1 when the instruction has more than 3 and at most 150 words"
+            " (Alpaca's bounds).",
+        ),
+        Metric(
+            "no_blacklisted_word",
+            "Instruction tasks: 1 when the instruction has no blacklisted word (image, graph,"
+            " file, map, draw, plot, go to, video, audio, music, flowchart, diagram, ...).",
+        ),
+        Metric("no_banned_prefix", "Instruction tasks: 1 unless it starts with 'Write a program'."),
+        Metric("no_leading_punctuation", "Instruction tasks: 1 unless it starts with punctuation."),
+        Metric("ascii_start", "Instruction tasks: 1 when its first character is ASCII."),
+        Metric(
             "ok",
-            "1 when parsed, length_ok, is_question and no_placeholder all hold.",
+            "Question/answer pairs: 1 when parsed, length_ok, is_question and no_placeholder all"
+            " hold. Instruction tasks: 1 when parsed and every Alpaca filter passes.",
             default_threshold=1.0,
         ),
     )
@@ -117,12 +145,24 @@ class FormatValidator(Validator):
         min_answer_words: int = 2
         max_answer_words: int = 200
         placeholders: tuple[str, ...] = DEFAULT_PLACEHOLDERS
+        #: candidates with this field (and no question field) are instruction tasks, checked by
+        #: Alpaca's filters
+        instruction_field: str = "instruction"
+        min_instruction_words: int = 4
+        max_instruction_words: int = 150
+        blacklist: tuple[str, ...] = ALPACA_BLACKLIST
+        banned_prefixes: tuple[str, ...] = ("Write a program",)
 
     def __init__(self, options: FormatValidator.Options | None = None) -> None:
         super().__init__(options)
         self._check_bounds("question")
         self._check_bounds("answer")
+        self._check_bounds("instruction")
         self._placeholder = _placeholder_pattern(self.options.placeholders)
+        words = [re.escape(word) for word in self.options.blacklist if word.strip()]
+        self._blacklist = (
+            re.compile(r"\b(" + "|".join(words) + r")\b", re.IGNORECASE) if words else None
+        )
 
     def _check_bounds(self, part: str) -> None:
         low = getattr(self.options, f"min_{part}_words")
@@ -137,10 +177,35 @@ class FormatValidator(Validator):
         pattern = self._placeholder
         return pattern is not None and any(pattern.search(text) for text in texts)
 
+    def _score_instruction(self, instruction: str) -> dict[str, float]:
+        """Alpaca's filters (generate_instruction.py), one metric each."""
+        opts = self.options
+        words = len(instruction.split())
+        first = instruction[:1]
+        checks = {
+            "instruction_length_ok": opts.min_instruction_words
+            <= words
+            <= opts.max_instruction_words,
+            "no_blacklisted_word": not (self._blacklist and self._blacklist.search(instruction)),
+            "no_banned_prefix": not instruction.startswith(tuple(opts.banned_prefixes)),
+            "no_leading_punctuation": bool(first) and first not in _ASCII_PUNCTUATION,
+            "ascii_start": bool(first) and first.isascii(),
+        }
+        scores = {name: _flag(passed) for name, passed in checks.items()}
+        return {
+            "parsed": 1.0,
+            "instruction_words": float(words),
+            **scores,
+            "ok": _flag(all(checks.values())),
+        }
+
     def _score_one(self, candidate: Candidate) -> dict[str, float]:
         if not candidate.parsed:
             return {"parsed": 0.0, "ok": 0.0}
         opts = self.options
+        fields = candidate.fields
+        if opts.instruction_field in fields and opts.question_field not in fields:
+            return self._score_instruction(candidate.fields[opts.instruction_field].strip())
         question = candidate.fields.get(opts.question_field, "")
         answer = candidate.fields.get(opts.answer_field, "")
         q_words, a_words = count_words(question), count_words(answer)
