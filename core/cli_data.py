@@ -71,7 +71,7 @@ def _exporter_for(fmt: str | None, output: Path) -> str:
     "--format",
     "fmt",
     default=None,
-    help="Export format id (jsonl, parquet, or a plugin's) [default: from -o suffix]",
+    help="Export format id (jsonl, parquet, alpaca, or a plugin's) [default: from -o suffix]",
 )
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--include-failed", is_flag=True, help="Also export candidates that did not parse")

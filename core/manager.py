@@ -49,6 +49,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "groundset.plugins.loaders",
     "groundset.plugins.exporters",
     "groundset.validators.format",
+    "groundset.validators.dedup",
     "groundset.validators.grounding_embedding",
     "groundset.validators.grounding_nli",
     "groundset.validators.judge",

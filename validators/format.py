@@ -177,7 +177,7 @@ class FormatValidator(Validator):
         pattern = self._placeholder
         return pattern is not None and any(pattern.search(text) for text in texts)
 
-    def _score_instruction(self, instruction: str) -> dict[str, float]:
+    def instruction_checks(self, instruction: str) -> dict[str, float]:
         """Alpaca's filters (generate_instruction.py), one metric each."""
         opts = self.options
         words = len(instruction.split())
@@ -205,7 +205,7 @@ class FormatValidator(Validator):
         opts = self.options
         fields = candidate.fields
         if opts.instruction_field in fields and opts.question_field not in fields:
-            return self._score_instruction(candidate.fields[opts.instruction_field].strip())
+            return self.instruction_checks(candidate.fields[opts.instruction_field].strip())
         question = candidate.fields.get(opts.question_field, "")
         answer = candidate.fields.get(opts.answer_field, "")
         q_words, a_words = count_words(question), count_words(answer)
