@@ -41,12 +41,22 @@ def cli() -> None:
 
 
 def _add_commands() -> None:
-    from groundset.core import cli_data, cli_plugins, cli_run, cli_score, cli_validate
+    from groundset.core import (
+        cli_analysis,
+        cli_data,
+        cli_plugins,
+        cli_run,
+        cli_score,
+        cli_validate,
+    )
 
     cli.add_command(cli_run.run)
     cli.add_command(cli_data.runs)
     cli.add_command(cli_data.sql)
     cli.add_command(cli_data.export)
+    cli.add_command(cli_analysis.accept)
+    cli.add_command(cli_analysis.sweep_command)
+    cli.add_command(cli_analysis.compare)
     cli.add_command(cli_plugins.plugins)
     cli.add_command(cli_validate.validate)
     cli.add_command(cli_score.score)

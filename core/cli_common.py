@@ -7,7 +7,10 @@ import click
 from groundset.core.manager import LoadedPlugins, get_plugins
 from groundset.core.store import DEFAULT_DB
 
-__all__ = ["db_option", "plugins_with_warnings", "run_option"]
+__all__ = ["FORMATS", "db_option", "plugins_with_warnings", "run_option"]
+
+#: output formats of the commands that print tables
+FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
 
 db_option = click.option(
     "--db",

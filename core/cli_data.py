@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from pathlib import Path
 
 import click
 
-from groundset.core.cli_common import db_option, plugins_with_warnings, run_option
+from groundset.core.cli_common import FORMATS, db_option, plugins_with_warnings, run_option
 from groundset.core.errors import ConfigError
 from groundset.core.queries import Threshold, export_query, runs_overview
 from groundset.core.store import DEFAULT_DB, Store, as_json
 from groundset.core.tables import render
 
 __all__ = ["export", "runs", "sql"]
-
-FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
 
 
 @click.command()
@@ -41,14 +40,33 @@ def sql(query: str, db: str | None, fmt: str) -> None:
     click.echo(render(result.columns, result.rows, fmt))
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _policy_version(store: Store, policy: str | None, run_id: str) -> str | None:
+    if policy is None:
+        return None
+    rows = store.query(
+        "SELECT DISTINCT policy_version FROM accepted WHERE policy = ? AND run_id = ?",
+        [policy, run_id],
+    ).rows
+    return rows[0][0] if rows else None
+
+
 def _exporter_for(fmt: str | None, output: Path) -> str:
     if fmt:
         return fmt
     loaded = plugins_with_warnings()
-    for exporter_id in loaded.registry.ids("exporter"):
-        if loaded.registry.get("exporter", exporter_id).cls.suffix == output.suffix:
-            return exporter_id
-    return "jsonl"
+    suffixes = {
+        i: loaded.registry.get("exporter", i).cls.suffix for i in loaded.registry.ids("exporter")
+    }
+    matching = [i for i, suffix in suffixes.items() if suffix and output.name.endswith(suffix)]
+    return max(matching, key=lambda i: len(suffixes[i])) if matching else "jsonl"
 
 
 @click.command()
@@ -74,8 +92,15 @@ def _exporter_for(fmt: str | None, output: Path) -> str:
     help="Export format id (jsonl, parquet, alpaca, or a plugin's) [default: from -o suffix]",
 )
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--policy", help="Keep candidates that pass this accept policy (recorded by `accept`)"
+)
 @click.option("--include-failed", is_flag=True, help="Also export candidates that did not parse")
-@click.option("--fields-only", is_flag=True, help="Only the generated fields, no provenance")
+@click.option(
+    "--fields-only",
+    is_flag=True,
+    help="Only the generated fields: no provenance (run, document, scores)",
+)
 @db_option
 def export(
     run_ref: str,
@@ -83,11 +108,14 @@ def export(
     maxs: tuple[str, ...],
     fmt: str | None,
     output: str,
+    policy: str | None,
     include_failed: bool,
     fields_only: bool,
     db: str | None,
 ) -> None:
-    """Export one run's candidates that meet every threshold."""
+    """Export one run's candidates that meet every threshold and policy: JSONL, Parquet, CSV,
+    Alpaca JSON, or chat messages JSONL. Every export is recorded in the store (exports), with
+    its filters, policy, row count and sha256."""
     thresholds = [Threshold.parse(t, True) for t in mins] + [
         Threshold.parse(t, False) for t in maxs
     ]
@@ -98,7 +126,7 @@ def export(
         raise ConfigError(f"-o {output}: folder {path.parent} does not exist")
     with Store(db or DEFAULT_DB) as store:
         run_id = store.resolve_run(run_ref)
-        query, params = export_query(store, run_id, thresholds, include_failed, fields_only)
+        query, params = export_query(store, run_id, thresholds, include_failed, fields_only, policy)
         table = store.arrow(query, params)
         exporter_cls().write(table, path)
         store.record_export(
@@ -116,6 +144,10 @@ def export(
                     }
                 ),
                 "rows": table.num_rows,
+                "policy": policy,
+                "policy_version": _policy_version(store, policy, run_id),
+                "sha256": _sha256(path),
+                "provenance": not fields_only,
             }
         )
     noun = "candidate" if table.num_rows == 1 else "candidates"

@@ -156,6 +156,43 @@ def m003_score_details(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m004_policies_and_export_provenance(db: duckdb.DuckDBPyConnection) -> None:
+    """Accept policies as data: each version's rules, and per candidate whether it passed, so
+    SQL can join on "accepted by strict v3"; exports say by which policy and hold a checksum."""
+    db.execute(
+        """
+        CREATE TABLE policies (
+            policy VARCHAR NOT NULL,
+            policy_version VARCHAR NOT NULL,
+            definition JSON NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (policy, policy_version)
+        );
+        CREATE TABLE policy_results (
+            policy VARCHAR NOT NULL,
+            policy_version VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL,
+            candidate_id VARCHAR NOT NULL,
+            passed BOOLEAN NOT NULL,
+            evaluated_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        -- The candidates each policy accepts, by the version last evaluated on their run.
+        CREATE VIEW accepted AS
+        SELECT pr.policy, pr.policy_version, pr.run_id, pr.candidate_id
+        FROM policy_results pr
+        JOIN (SELECT policy, run_id, arg_max(policy_version, evaluated_at) AS policy_version
+              FROM policy_results GROUP BY policy, run_id) latest
+          USING (policy, run_id, policy_version)
+        WHERE pr.passed;
+        ALTER TABLE exports ADD COLUMN policy VARCHAR;
+        ALTER TABLE exports ADD COLUMN policy_version VARCHAR;
+        ALTER TABLE exports ADD COLUMN sha256 VARCHAR;
+        ALTER TABLE exports ADD COLUMN provenance BOOLEAN;
+        """
+    )
+
+
 def pending_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:
     """Names of the migrations a store file still lacks (every one, for a new file)."""
     try:

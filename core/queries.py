@@ -99,12 +99,27 @@ def export_query(
     thresholds: Sequence[Threshold],
     include_failed: bool = False,
     fields_only: bool = False,
+    policy: str | None = None,
 ) -> tuple[str, list[object]]:
-    """SQL and parameters selecting one run's candidates that meet every threshold."""
+    """SQL and parameters selecting one run's candidates that meet every threshold (and pass
+    ``policy``, as last recorded by ``groundset accept``)."""
     metrics = set(store.metric_columns())
-    conditions, params = ["cs.run_id = ?"], [run_id]
+    conditions, params = ["cs.run_id = ?", "cs.status <> 'error'"], [run_id]
     if not include_failed:
         conditions.append("cs.parse_ok")
+    if policy is not None:
+        recorded = store.query(
+            "SELECT count(*) FROM policy_results WHERE policy = ? AND run_id = ?", [policy, run_id]
+        ).rows[0][0]
+        if not recorded:
+            raise ConfigError(
+                f"policy {policy!r} has not been applied to run {run_id}: run"
+                f" `groundset accept --policy {policy} --run {run_id}` first"
+            )
+        conditions.append(
+            "cs.candidate_id IN (SELECT candidate_id FROM accepted WHERE policy = ? AND run_id = ?)"
+        )
+        params += [policy, run_id]
     for t in thresholds:
         if t.metric not in metrics:
             known = ", ".join(sorted(metrics)) or "none recorded yet"

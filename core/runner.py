@@ -180,6 +180,7 @@ def _run_row(prepared: PreparedRun) -> dict[str, Any]:
             "validators": {v: redact(s.options_for("validators", v)) for v in s.run.validators},
             "run": dataclasses.asdict(s.run),
             "pricing": dataclasses.asdict(s.pricing),
+            "accept": {name: p.definition() for name, p in s.policies.items()},
         },
         "versions": versions(),
         "planned": len(prepared.items),

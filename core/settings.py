@@ -14,6 +14,7 @@ from typing import Any
 
 from groundset.core.errors import ConfigError
 from groundset.core.options import build_options
+from groundset.core.policies import parse_policies
 from groundset.core.records import GenerationParams
 
 __all__ = [
@@ -28,7 +29,8 @@ __all__ = [
 ]
 
 SECTIONS = (
-    "run", "documents", "generation", "store", "pricing", "strategies", "backends", "validators",
+    "run", "documents", "generation", "store", "pricing", "accept", "strategies", "backends",
+    "validators",
 )  # fmt: skip
 PLUGIN_SECTIONS = ("strategies", "backends", "validators")
 
@@ -108,6 +110,8 @@ class Settings:
     generation: GenerationSettings
     store: StoreSettings
     pricing: PricingSettings = field(default_factory=PricingSettings)
+    #: ``[accept.NAME]`` policies, by name
+    policies: dict[str, Any] = field(default_factory=dict)
     plugin_options: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     source: str = "<flags>"
     base_dir: Path = Path(".")
@@ -198,6 +202,7 @@ def settings_from_config(
         generation=section("generation", GenerationSettings),
         store=section("store", StoreSettings),
         pricing=section("pricing", PricingSettings),
+        policies=parse_policies(config, source),
         plugin_options=_plugin_tables(config, source),
         source=source,
         base_dir=base_dir or Path("."),

@@ -234,6 +234,28 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
 
+    def record_policy(
+        self, policy: str, version: str, definition: str, run_id: str, results: pa.Table
+    ) -> None:
+        """One policy version's verdict on every candidate of a run, replacing an earlier
+        evaluation of the same version, in one transaction."""
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            self.db.execute(
+                "INSERT INTO policies (policy, policy_version, definition) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                [policy, version, definition],
+            )
+            self.db.execute(
+                "DELETE FROM policy_results WHERE policy = ? AND policy_version = ? AND run_id = ?",
+                [policy, version, run_id],
+            )
+            self._insert("policy_results", results)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
     def record_export(self, row: dict[str, Any]) -> None:
         self._insert("exports", pa.Table.from_pylist([row]))
 

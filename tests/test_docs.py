@@ -97,6 +97,8 @@ COOKBOOK = re.findall(r"```sql\n(.*?)```", (DOCS / "sql-cookbook.md").read_text(
 @pytest.fixture(scope="module")
 def cookbook_store(tmp_path_factory) -> Path:
     """A real store from a mock-backend run: good, copied and unparseable candidates."""
+    from groundset.core.analysis import apply_policy
+    from groundset.core.policies import parse_policies
     from groundset.core.runner import prepare_run, start_run
     from groundset.core.settings import settings_from_config
     from groundset.core.testing import MockBackendPlugin, registered_plugin
@@ -107,15 +109,40 @@ def cookbook_store(tmp_path_factory) -> Path:
         "[question]: How much did IBM pay?\n[answer]: IBM paid $190.00 per share.",
         "Nothing useful here.",
     ]
+    validators = [*RunSettings().validators, "dedup"]
     config = {
-        "run": {"backend": "mock", "samples_per_document": 2, "batch_size": 3},
+        "run": {"backend": "mock", "samples_per_document": 2, "batch_size": 3,
+                "validators": validators},
         "documents": {"path": str(documents)},
         "backends": {"mock": {"outputs": outputs}},
-    }
+        "validators": {"dedup": {"field": "question"}},
+    }  # fmt: skip
     db = root / "cookbook.duckdb"
     with registered_plugin(MockBackendPlugin(), "mock"), Store(db) as store:
         start_run(prepare_run(settings_from_config(config)), store)
+        run_id = store.resolve_run("latest")
+        policies = parse_policies(
+            {"accept": {"strict": {"all": ["format.ok >= 1", "grounding_nli.entailment >= 0.5"]},
+                        "lenient": {"all": ["format.parsed >= 1"]}}},
+            "cookbook",
+        )  # fmt: skip
+        for policy in policies.values():
+            apply_policy(store, policy, run_id)
+    exported = CliRunner().invoke(
+        cli, ["export", "--db", str(db), "-o", str(root / "qa.jsonl"), "--policy", "lenient"]
+    )
+    assert exported.exit_code == 0, exported.output
     return db
+
+
+def test_the_cookbook_covers_every_table_and_view(cookbook_store):
+    with Store(cookbook_store, read_only=True) as store:
+        names = {r[0] for r in store.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).rows} - {"schema_migrations"}  # fmt: skip
+    queries = "\n".join(COOKBOOK)
+    missing = sorted(n for n in names if not re.search(rf"\b{n}\b", queries))
+    assert not missing, f"no cookbook query uses {missing}"
 
 
 def test_cookbook_has_the_required_queries():

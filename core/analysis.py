@@ -1,0 +1,134 @@
+"""The queries behind ``accept``, ``sweep`` and ``compare``: what passes a policy, how many pass
+as one threshold moves, and two runs side by side. Plain SQL over the store's views, with values
+bound as parameters and metric names checked against what validators declared."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from groundset.core.errors import ConfigError
+from groundset.core.policies import Policy, parse_policies
+from groundset.core.store import Store, quote_identifier
+
+__all__ = [
+    "PolicyOutcome",
+    "SweepRow",
+    "apply_policy",
+    "compare_runs",
+    "recorded_policies",
+    "sweep",
+]
+
+
+@dataclass(frozen=True)
+class PolicyOutcome:
+    policy: str
+    version: str
+    run_id: str
+    candidates: int
+    passed: int
+
+
+def recorded_policies(store: Store, run_id: str) -> dict[str, Policy]:
+    """The policies of the config the run was made with (``[accept.NAME]``)."""
+    rows = store.query("SELECT config FROM runs WHERE run_id = ?", [run_id]).rows
+    config = json.loads(rows[0][0]) if rows else {}
+    return parse_policies({"accept": config.get("accept", {})}, f"run {run_id[:12]}")
+
+
+def apply_policy(store: Store, policy: Policy, run_id: str) -> PolicyOutcome:
+    """Evaluate ``policy`` on every recorded candidate of the run and record the verdicts."""
+    expression, params = policy.sql(store.metric_columns())
+    table = store.arrow(
+        f"SELECT ? AS policy, ? AS policy_version, cs.run_id, cs.candidate_id,"
+        f" {expression} AS passed FROM candidate_scores cs JOIN runs r USING (run_id)"
+        f" WHERE cs.run_id = ? AND cs.status <> 'error'",
+        [policy.name, policy.version, *params, run_id],
+    )
+    definition = json.dumps(policy.definition(), sort_keys=True)
+    store.record_policy(policy.name, policy.version, definition, run_id, table)
+    passed = sum(1 for value in table.column("passed").to_pylist() if value)
+    return PolicyOutcome(policy.name, policy.version, run_id, table.num_rows, passed)
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    threshold: float
+    passing: int
+    share: float
+
+
+def sweep(store: Store, run_id: str, metric: str, steps: int = 20) -> tuple[list[SweepRow], int]:
+    """Candidates passing every other default threshold and ``metric`` at each threshold on a
+    grid over its observed range (``>=`` when higher is better, else ``<=``); and how many pass
+    the others at all."""
+    declared = store.query(
+        "SELECT higher_is_better FROM metrics WHERE validator || '.' || metric = ?", [metric]
+    ).rows
+    if not declared:
+        known = ", ".join(store.metric_columns()) or "none recorded yet"
+        raise ConfigError(f"unknown metric {metric!r} (known: {known})")
+    higher = bool(declared[0][0])
+    validator = metric.split(".", 1)[0]
+    column = f"cs.{quote_identifier(metric)}"
+    others = (
+        "NOT EXISTS (SELECT 1 FROM validator_results v WHERE v.candidate_id = cs.candidate_id"
+        " AND v.validator <> ? AND NOT v.passed)"
+    )
+    values = store.arrow(
+        f"SELECT {column} AS value FROM candidate_scores cs"
+        f" WHERE cs.run_id = ? AND cs.parse_ok AND {others}",
+        [run_id, validator],
+    ).column("value")
+    observed = [v for v in values.to_pylist() if v is not None]
+    base = len(values)
+    if not observed:
+        return [], base
+    low, high = min(observed), max(observed)
+    grid = (
+        sorted({low + (high - low) * i / steps for i in range(steps + 1)}) if high > low else [low]
+    )
+    rows = []
+    for threshold in grid:
+        passing = sum(1 for v in observed if (v >= threshold if higher else v <= threshold))
+        rows.append(SweepRow(threshold, passing, passing / base if base else 0.0))
+    return rows, base
+
+
+def compare_runs(store: Store, run_ids: list[str]) -> tuple[list[str], list[tuple]]:
+    """Per run: candidates, parse rate, accepted; per validator the pass rate; per metric the
+    mean and median. One row per quantity, one column per run."""
+    columns = ["quantity", *[r[:12] for r in run_ids]]
+    rows: list[tuple] = []
+
+    def row(name: str, sql: str, *extra: object) -> None:
+        values = [store.query(sql, [run_id, *extra]).rows[0][0] for run_id in run_ids]
+        rows.append((name, *values))
+
+    row("candidates", "SELECT count(*) FROM candidates WHERE run_id = ? AND status <> 'error'")
+    row("parsed %", "SELECT round(100 * avg(parse_ok::INTEGER), 1) FROM candidates"
+        " WHERE run_id = ? AND status <> 'error'")  # fmt: skip
+    row("errors", "SELECT count(*) FROM candidates WHERE run_id = ? AND status = 'error'")
+    row("accepted (default)", "SELECT count(*) FROM accepted_default WHERE run_id = ?")
+    validators = store.query(
+        "SELECT DISTINCT validator FROM validator_results WHERE list_contains(?, run_id)"
+        " ORDER BY 1",
+        [run_ids],
+    ).rows
+    for (validator,) in validators:
+        row(f"{validator} pass %", "SELECT round(100 * avg(passed::INTEGER), 1)"
+            " FROM validator_results WHERE run_id = ? AND validator = ?", validator)  # fmt: skip
+    for metric in store.metric_columns():
+        column = f"cs.{quote_identifier(metric)}"
+        present = store.query(
+            f"SELECT count({column}) FROM candidate_scores cs WHERE list_contains(?, cs.run_id)",
+            [run_ids],
+        ).rows[0][0]
+        if not present:
+            continue
+        row(f"{metric} mean", f"SELECT round(avg({column}), 3) FROM candidate_scores cs"
+            " WHERE cs.run_id = ?")  # fmt: skip
+        row(f"{metric} median", f"SELECT round(median({column}), 3) FROM candidate_scores cs"
+            " WHERE cs.run_id = ?")  # fmt: skip
+    return columns, rows
