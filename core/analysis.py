@@ -129,6 +129,7 @@ def compare_runs(store: Store, run_ids: list[str]) -> tuple[list[str], list[tupl
             continue
         row(f"{metric} mean", f"SELECT round(avg({column}), 3) FROM candidate_scores cs"
             " WHERE cs.run_id = ?")  # fmt: skip
-        row(f"{metric} median", f"SELECT round(median({column}), 3) FROM candidate_scores cs"
-            " WHERE cs.run_id = ?")  # fmt: skip
+        for label, quantile in (("p10", 0.1), ("median", 0.5), ("p90", 0.9)):
+            row(f"{metric} {label}", f"SELECT round(quantile_cont({column}, {quantile}), 3)"
+                " FROM candidate_scores cs WHERE cs.run_id = ?")  # fmt: skip
     return columns, rows

@@ -45,6 +45,7 @@ def _add_commands() -> None:
         cli_analysis,
         cli_data,
         cli_plugins,
+        cli_report,
         cli_run,
         cli_score,
         cli_validate,
@@ -57,6 +58,7 @@ def _add_commands() -> None:
     cli.add_command(cli_analysis.accept)
     cli.add_command(cli_analysis.sweep_command)
     cli.add_command(cli_analysis.compare)
+    cli.add_command(cli_report.report)
     cli.add_command(cli_plugins.plugins)
     cli.add_command(cli_validate.validate)
     cli.add_command(cli_score.score)

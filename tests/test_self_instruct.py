@@ -296,5 +296,11 @@ def test_export_in_alpacas_format(tmp_path):
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text())
     assert len(rows) == 6 and all(set(r) == {"instruction", "input", "output"} for r in rows)
+    import datasets
+    import pandas as pd
+
+    assert list(pd.read_json(out).columns) == ["instruction", "input", "output"]
+    loaded = datasets.load_dataset("json", data_files=str(out), split="train")
+    assert loaded.num_rows == 6 and loaded.column_names == ["instruction", "input", "output"]
     converted = [r for r in rows if r["instruction"].startswith("Convert ")]
     assert converted and all(r["input"] == "" and "miles" in r["output"] for r in converted)
