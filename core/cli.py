@@ -60,6 +60,7 @@ def _add_commands() -> None:
     cli.add_command(cli_analysis.compare)
     cli.add_command(cli_report.report)
     cli.add_command(cli_plugins.plugins)
+    cli.add_command(cli_plugins.plugin_group)
     cli.add_command(cli_validate.validate)
     cli.add_command(cli_score.score)
 

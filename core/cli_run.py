@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -81,6 +82,17 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
         f" ({rate:.2f} candidates/s)"
         + (f"; {summary.already_done} prompts were already recorded" if summary.resumed else "")
     )
+    broken = Counter(v for batch in summary.batches for v in batch.failed_validators)
+    for validator, batches in sorted(broken.items()):
+        verdict = (
+            "count as rejected"
+            if prepared.settings.run.on_validator_error == "fail_closed"
+            else "count as passed (fail_open)"
+        )
+        click.echo(
+            f"  validator {validator} failed on {batches} batch(es): their candidates {verdict}"
+            f" (SELECT error FROM validator_failures)"
+        )
     if summary.errors:
         click.echo(
             f"  {summary.errors} prompts failed in the backend and are recorded with status"

@@ -68,6 +68,8 @@ class BatchReport:
     parse_failures: int
     #: prompts the backend failed on (recorded as ``error`` rows, retried by the next run)
     errors: int = 0
+    #: validators that raised on this batch (recorded in ``validator_failures``)
+    failed_validators: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -247,12 +249,17 @@ def run_batch(
             candidates.append(cand)
             rows.append(_rows(run_id, item, generation, cand, index, params_json))
     details: list[dict[str, Any]] = []
-    scores = score_candidates(plugins.validators, candidates, details)
+    failures: list[dict[str, Any]] = []
+    closed = settings.run.on_validator_error == "fail_closed"
+    scores = score_candidates(plugins.validators, candidates, details, failures, closed)
     documents = [_document_row(i.planned.document) for i in batch]
     prompts = [_prompt_row(i) for i in batch]
-    store.record_batch(run_id, documents, prompts, rows, scores, details)
-    failures = sum(1 for c in candidates if not c.parsed)
-    return BatchReport(batch[0].batch_index, len(batch), len(candidates), failures, errors)
+    store.record_batch(run_id, documents, prompts, rows, scores, details, failures)
+    parse_failures = sum(1 for c in candidates if not c.parsed)
+    broken = sorted({f["validator"] for f in failures})
+    return BatchReport(
+        batch[0].batch_index, len(batch), len(candidates), parse_failures, errors, broken
+    )
 
 
 def _generations(

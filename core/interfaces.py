@@ -24,7 +24,10 @@ from groundset.core.records import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["Backend", "Exporter", "Loader", "Strategy", "Validator"]
+__all__ = ["COST_CLASSES", "Backend", "Exporter", "Loader", "Strategy", "Validator"]
+
+#: validator cost classes, cheapest first
+COST_CLASSES = ("lexical", "embedding", "cross-encoder", "llm")
 
 
 class _Plugin:
@@ -116,6 +119,8 @@ class Validator(_Plugin):
 
     validator_id: ClassVar[str]
     version: ClassVar[str] = "1"
+    #: what scoring costs, for choosing and ordering validators: one of :data:`COST_CLASSES`
+    cost: ClassVar[str] = "lexical"
     metrics: ClassVar[tuple[Metric, ...]] = ()
     #: Whether candidates that failed to parse are passed to :meth:`score` too.
     scores_parse_failures: ClassVar[bool] = False

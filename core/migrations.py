@@ -193,6 +193,25 @@ def m004_policies_and_export_provenance(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m005_validator_failures(db: duckdb.DuckDBPyConnection) -> None:
+    """A validator that raised on a batch, per candidate: the run went on without its scores,
+    and ``fail_closed`` says whether those candidates count as rejected."""
+    db.execute(
+        """
+        CREATE TABLE validator_failures (
+            candidate_id VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL,
+            validator VARCHAR NOT NULL,
+            validator_version VARCHAR NOT NULL,
+            error VARCHAR NOT NULL,
+            fail_closed BOOLEAN NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        """
+    )
+
+
 def pending_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:
     """Names of the migrations a store file still lacks (every one, for a new file)."""
     try:

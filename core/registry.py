@@ -81,6 +81,8 @@ class Register:
         item_id = getattr(cls, id_attr, None)
         if not isinstance(item_id, str) or not item_id:
             raise PluginError(f"{who}: {cls.__name__} has no {id_attr} string")
+        if self._kind == "validator":
+            _check_declarations(cls, who)
         existing = self._registry.entries[self._kind].get(item_id)
         if existing is not None and existing.cls is not cls:
             raise PluginError(
@@ -89,3 +91,24 @@ class Register:
             )
         self._registry.entries[self._kind][item_id] = Registered(item_id, cls, self._plugin)
         return cls
+
+
+def _check_declarations(cls: type, who: str) -> None:
+    """A validator's declared metrics and cost class, checked when it registers, so a
+    malformed declaration names the plugin before any run."""
+    from groundset.core.interfaces import COST_CLASSES
+    from groundset.core.records import Metric
+
+    name = cls.__name__
+    cost = getattr(cls, "cost", None)
+    if cost not in COST_CLASSES:
+        raise PluginError(f"{who}: {name}.cost is {cost!r}; one of {', '.join(COST_CLASSES)}")
+    metrics = getattr(cls, "metrics", ())
+    if not metrics or not all(isinstance(m, Metric) for m in metrics):
+        raise PluginError(f"{who}: {name}.metrics must declare at least one groundset Metric")
+    names = [m.name for m in metrics]
+    if len(set(names)) != len(names):
+        raise PluginError(f"{who}: {name} declares a metric twice")
+    for metric in metrics:
+        if not metric.low <= metric.high:
+            raise PluginError(f"{who}: {name} metric {metric.name!r} has low > high")

@@ -106,7 +106,7 @@ def run_identity(settings: Settings, backend: type[Backend] | None = None) -> di
     ``operational_options`` (concurrency, timeouts) are left out: changing them resumes the
     same run, and no secret ever reaches the store."""
     run = dataclasses.asdict(settings.run)
-    for key in ("validators", "limit_documents", "target", "max_rounds"):
+    for key in ("validators", "limit_documents", "target", "max_rounds", "on_validator_error"):
         run.pop(key)
     generation = dataclasses.asdict(settings.generation)
     defaults = dataclasses.asdict(GenerationSettings())

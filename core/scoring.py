@@ -35,9 +35,14 @@ def score_candidates(
     validators: Sequence[Validator],
     candidates: Sequence[Candidate],
     details: list[dict[str, Any]] | None = None,
+    failures: list[dict[str, Any]] | None = None,
+    fail_closed: bool = True,
 ) -> list[dict[str, Any]]:
     """Score rows (long format) for every validator over the candidates it accepts; the
-    ``details`` validators return are appended to ``details`` as rows when it is given."""
+    ``details`` validators return are appended to ``details`` as rows when it is given. With
+    ``failures``, a validator that raises or breaks its contract on this batch costs only its own
+    scores: a row per candidate goes to ``failures`` (``fail_closed``: the candidates count as
+    rejected) and the other validators still score; without it the error propagates."""
     rows: list[dict[str, Any]] = []
     for validator in validators:
         chosen = [c for c in candidates if c.parsed or validator.scores_parse_failures]
@@ -45,9 +50,26 @@ def score_candidates(
             continue
         if validator.stateful:
             chosen.sort(key=lambda c: c.candidate_id)
-        results = validator.score(chosen)
-        _check(validator, chosen, results)
         tag = version_tag(validator)
+        try:
+            results = validator.score(chosen)
+            _check(validator, chosen, results)
+        except Exception as error:
+            if failures is None:
+                raise
+            reason = f"{type(error).__name__}: {error}".strip()[:500]
+            failures.extend(
+                {
+                    "candidate_id": c.candidate_id,
+                    "run_id": c.run_id,
+                    "validator": validator.validator_id,
+                    "validator_version": tag,
+                    "error": reason,
+                    "fail_closed": fail_closed,
+                }
+                for c in chosen
+            )
+            continue
         for candidate, result in zip(chosen, results, strict=True):
             extra = result.pop("details", None)
             if extra is not None and details is not None:
@@ -80,6 +102,7 @@ def _check(validator: Validator, chosen: list[Candidate], results: object) -> No
         got = len(results) if isinstance(results, list) else type(results).__name__
         raise PluginError(f"{who} returned {got} results for {len(chosen)} candidates")
     declared = {m.name for m in validator.metrics}
+    ranges = {m.name: (m.low, m.high) for m in validator.metrics}
     for result in results:
         if not isinstance(result.get("details", {}), dict):
             raise PluginError(f"{who} returned details that are not a dict")
@@ -92,3 +115,9 @@ def _check(validator: Validator, chosen: list[Candidate], results: object) -> No
             finite = isinstance(value, int | float) and math.isfinite(value)
             if not finite or isinstance(value, bool):
                 raise PluginError(f"{who} returned {value!r} for {metric!r}: not a finite number")
+            bounds = ranges[metric]
+            if not bounds[0] <= value <= bounds[1]:
+                raise PluginError(
+                    f"{who} returned {metric} = {value}, outside its declared range"
+                    f" [{bounds[0]}, {bounds[1]}]"
+                )

@@ -57,6 +57,9 @@ class RunSettings:
     target: int | None = None
     #: bootstrapping strategies: stop after this many rounds even short of the target
     max_rounds: int = 1000
+    #: a validator that raises on a batch: "fail_closed" rejects those candidates,
+    #: "fail_open" lets its verdict count as passed; either way the run goes on
+    on_validator_error: str = "fail_closed"
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,10 @@ def _check_ranges(settings: Settings) -> None:
         (settings.run.samples_per_document >= 1, "run.samples_per_document must be at least 1"),
         (settings.run.target is None or settings.run.target >= 1, "run.target must be at least 1"),
         (settings.run.max_rounds >= 1, "run.max_rounds must be at least 1"),
+        (
+            settings.run.on_validator_error in ("fail_closed", "fail_open"),
+            'run.on_validator_error must be "fail_closed" or "fail_open"',
+        ),
         (settings.generation.max_new_tokens >= 1, "generation.max_new_tokens must be at least 1"),
         (settings.generation.temperature >= 0, "generation.temperature must be >= 0"),
         (0 < settings.generation.top_p <= 1, "generation.top_p must be in (0, 1]"),

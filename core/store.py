@@ -188,6 +188,7 @@ class Store:
         candidates: list[dict[str, Any]],
         scores: list[dict[str, Any]],
         details: list[dict[str, Any]] | None = None,
+        failures: list[dict[str, Any]] | None = None,
     ) -> None:
         """Everything one batch produced, in one transaction: all of it lands or none does.
         Rows of earlier failed attempts at the same prompts are replaced, never duplicated."""
@@ -206,6 +207,8 @@ class Store:
                 self._insert("scores", pa.Table.from_pylist(scores))
             if details:
                 self._insert("score_details", pa.Table.from_pylist(details))
+            if failures:
+                self._insert("validator_failures", pa.Table.from_pylist(failures))
             self.db.execute(
                 "UPDATE runs SET updated_at = current_timestamp WHERE run_id = ?", [run_id]
             )
@@ -338,6 +341,12 @@ class Store:
             "CREATE OR REPLACE VIEW accepted_default AS SELECT cs.* FROM candidate_scores cs"
             " WHERE cs.parse_ok AND NOT EXISTS (SELECT 1 FROM validator_results v"
             " WHERE v.candidate_id = cs.candidate_id AND NOT v.passed)"
+            # a validator that failed on the candidate's batch rejects it (fail-closed) until
+            # a later `groundset validate` scores it
+            " AND NOT EXISTS (SELECT 1 FROM validator_failures f"
+            " WHERE f.candidate_id = cs.candidate_id AND f.fail_closed AND NOT EXISTS"
+            " (SELECT 1 FROM scores s WHERE s.candidate_id = f.candidate_id"
+            " AND s.validator = f.validator))"
         )
 
 

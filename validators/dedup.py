@@ -249,6 +249,7 @@ class DedupValidator(Validator):
     with the highest scores (exact; ties in pool order), as Alpaca records them."""
 
     validator_id = "dedup"
+    cost = "lexical"
     version = "1"
     stateful = True
     description = "ROUGE-L near-duplicates against seed tasks and earlier kept candidates (Alpaca)."

@@ -100,6 +100,7 @@ class FormatValidator(Validator):
     say which check failed."""
 
     validator_id = "format"
+    cost = "lexical"
     version = "2"
     scores_parse_failures = True
     description = "Parsed, length bounds, is a question, no placeholder text."

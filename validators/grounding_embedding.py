@@ -31,6 +31,7 @@ class GroundingEmbeddingValidator(Validator):
     """Per answer sentence, the best cosine similarity to a document sentence."""
 
     validator_id = "grounding_embedding"
+    cost = "embedding"
     version = "1"
     description = "Every answer sentence close to some document sentence (embeddings)"
     Options = GroundingEmbeddingOptions

@@ -64,6 +64,7 @@ class GroundingNliValidator(Validator):
     """Entailment of each answer sentence by its best document window (NLI cross-encoder)."""
 
     validator_id = "grounding_nli"
+    cost = "cross-encoder"
     version = "1"
     description = "Answer entailed by the document: NLI over document windows, SummaC-style"
     Options = GroundingNliOptions

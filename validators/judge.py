@@ -82,6 +82,7 @@ class JudgeValidator(Validator):
     """LLM-as-judge: groundedness and relevance on a 1-5 rubric, scaled to [0, 1]."""
 
     validator_id = "judge"
+    cost = "llm"
     version = "1"
     description = "A language model rates groundedness and relevance (any backend)"
     Options = JudgeOptions

@@ -122,6 +122,7 @@ class OverlapValidator(Validator):
     """
 
     validator_id = "overlap"
+    cost = "lexical"
     version = "1"
     description = "Lexical grounding of the answer in the document, and verbatim-copy detection."
     metrics = (

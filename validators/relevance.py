@@ -57,6 +57,7 @@ class RelevanceValidator(Validator):
     """Embedding similarity of question and answer, and optionally Ragas answer relevancy."""
 
     validator_id = "relevance"
+    cost = "embedding"
     version = "1"
     description = "Does the answer address the question (embedding cosine; Ragas method)"
     Options = RelevanceOptions
