@@ -83,6 +83,29 @@ def test_every_builtin_metric_is_documented():
             assert f"| `{metric.name}` |" in part, f"{validator_id}.{metric.name}"
 
 
+def test_documented_ranges_directions_and_thresholds_are_the_declared_ones():
+    """docs/validators.md and `groundset plugins --metrics` say the same of every metric."""
+    text = (DOCS / "validators.md").read_text()
+    registry = load_plugins(entry_points=False).registry
+    for validator_id in registry.ids("validator"):
+        part = _section(text, f"## `{validator_id}`")
+        for metric in registry.get("validator", validator_id).cls.metrics:
+            row = next(
+                line for line in part.splitlines() if line.startswith(f"| `{metric.name}` |")
+            )
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            where = f"{validator_id}.{metric.name}"
+            assert cells[1] == f"{metric.low:g}-{metric.high:g}", where
+            if cells[2]:
+                assert cells[2] == ("higher" if metric.higher_is_better else "lower"), where
+            threshold = metric.default_threshold
+            if threshold is None:
+                assert cells[3] == "", where
+            else:
+                sign = ">=" if metric.higher_is_better else "<="
+                assert cells[3] == f"{sign} {threshold:g}", where
+
+
 def test_cli_reference_is_the_real_help():
     text = (DOCS / "cli.md").read_text()
     for command in ["", *sorted(cli.commands)]:
