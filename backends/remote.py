@@ -170,6 +170,7 @@ class RemoteBackend(Backend):
         self._rng_lock = threading.Lock()
         self._connected = False
         self._connect_lock = threading.Lock()
+        self._closing = threading.Event()
         self._fatal: FatalBackendError | None = None
 
     # --- what a subclass implements ---------------------------------------------------------
@@ -192,6 +193,8 @@ class RemoteBackend(Backend):
 
     def load(self) -> None:
         with self._connect_lock:
+            if self._pool is None:
+                self._closing.clear()
             if not self._connected:
                 self.connect()
                 self._connected = True
@@ -210,18 +213,25 @@ class RemoteBackend(Backend):
         return results
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop soon, also mid-batch (Ctrl-C): queued prompts are cancelled and retries stop
+        waiting at once; requests already in flight are waited for (at most ``timeout_s``)."""
+        self._closing.set()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         if self._connected:
             self.disconnect()
             self._connected = False
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def _with_retries(self, prompt: Prompt, params: GenerationParams) -> Generation:
         started = time.monotonic()
         refreshed = False
         attempt = 0
         while True:
+            if self._closing.is_set():
+                return self._failed("stopped: the backend was closed", started)
             if self._fatal is not None:
                 return self._failed(str(self._fatal), started)
             self.limiter.acquire()
@@ -248,7 +258,8 @@ class RemoteBackend(Backend):
                 if attempt >= self.retry.max_attempts or spent + delay > self.retry.deadline_s:
                     tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
                     return self._failed(f"{error} (gave up after {tries})", started)
-                time.sleep(delay)
+                if self._closing.wait(delay):
+                    return self._failed("stopped: the backend was closed", started)
                 continue
             except Exception as error:  # one prompt's failure is recorded with that prompt
                 return self._failed(f"{type(error).__name__}: {error}", started)

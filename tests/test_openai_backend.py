@@ -271,3 +271,32 @@ def test_an_unset_key_variable_is_named(tmp_path, seed_documents, monkeypatch):
     assert "api_key reads the environment variable TEST_OPENAI_KEY, which is not set" in (
         result.output
     )
+
+
+def test_closing_mid_batch_cancels_queued_prompts_and_stops_retry_waits():
+    """What Ctrl-C does to a run: the backend is closed while a batch is in flight."""
+    import threading
+
+    with FakeOpenAIServer(models=("tiny",), latency_s=1.0) as server:
+        server.inject(Fault(status=429, retry_after=30.0))  # one prompt told to wait 30 s
+        backend = _backend(server, concurrency=2, timeout_s=10.0, deadline_s=100.0)
+        backend.load()
+        outcome: list[object] = []
+
+        def generate():
+            try:
+                prompts = [Prompt(f"p{i}") for i in range(8)]
+                outcome.append(backend.generate(prompts, GenerationParams(max_new_tokens=4)))
+            except BaseException as error:  # cancelled futures: the batch is abandoned
+                outcome.append(error)
+
+        worker = threading.Thread(target=generate)
+        worker.start()
+        time.sleep(0.5)
+        started = time.perf_counter()
+        backend.close()
+        closed_in = time.perf_counter() - started
+        worker.join(timeout=5)
+    assert not worker.is_alive() and outcome
+    assert closed_in < 2.0  # the in-flight request (1 s), not the 30 s Retry-After
+    assert server.inference_calls <= 3  # the queued prompts were never sent
