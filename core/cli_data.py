@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from pathlib import Path
@@ -12,6 +11,7 @@ import click
 from groundset.core.cli_common import FORMATS, db_option, plugins_with_warnings, run_option
 from groundset.core.errors import ConfigError
 from groundset.core.queries import Threshold, export_query, runs_overview
+from groundset.core.records import file_sha256
 from groundset.core.store import DEFAULT_DB, Store, as_json
 from groundset.core.tables import render
 
@@ -38,14 +38,6 @@ def sql(query: str, db: str | None, fmt: str) -> None:
     with Store(db or DEFAULT_DB, read_only=True) as store:
         result = store.query(query)
     click.echo(render(result.columns, result.rows, fmt))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _policy_version(store: Store, policy: str | None, run_id: str) -> str | None:
@@ -146,7 +138,7 @@ def export(
                 "rows": table.num_rows,
                 "policy": policy,
                 "policy_version": _policy_version(store, policy, run_id),
-                "sha256": _sha256(path),
+                "sha256": file_sha256(path),
                 "provenance": not fields_only,
             }
         )

@@ -215,7 +215,12 @@ def generate_batch(
     batch: list[WorkItem], plugins: RunPlugins, settings: Settings
 ) -> list[Generation]:
     """The backend's generations for one batch, in order."""
-    params = _params(batch, plugins, settings)
+    return _generate(batch, plugins, _params(batch, plugins, settings))
+
+
+def _generate(
+    batch: list[WorkItem], plugins: RunPlugins, params: GenerationParams
+) -> list[Generation]:
     return plugins.backend.generate([i.planned.prompt for i in batch], params)
 
 
@@ -232,7 +237,7 @@ def run_batch(
     params = _params(batch, plugins, settings)
     stop = params.stop
     if generations is None:
-        generations = generate_batch(batch, plugins, settings)
+        generations = _generate(batch, plugins, params)
     if len(generations) != len(batch):
         raise PluginError(
             f"backend {plugins.backend.backend_id!r} returned {len(generations)} generations"

@@ -59,7 +59,7 @@ class Rules:
     all: tuple[Condition, ...] = ()
     any: tuple[Condition, ...] = ()
 
-    def sql(self, known: set[str]) -> tuple[str, list[float]]:
+    def sql(self) -> tuple[str, list[float]]:
         parts, params = ["cs.parse_ok"], []
         for condition in self.all:
             parts.append(_compare(condition))
@@ -116,14 +116,14 @@ class Policy:
             raise ConfigError(
                 f"accept policy {self.name!r}: unknown metric {unknown[0]!r} (known: {listed})"
             )
-        default, params = self.rules.sql(known_set)
+        default, params = self.rules.sql()
         if not self.strategies:
             return default, params
         pieces: list[str] = []
         ordered: list[Any] = []
         names = sorted(self.strategies)
         for name in names:
-            expr, more = self.strategies[name].sql(known_set)
+            expr, more = self.strategies[name].sql()
             pieces.append(f"(r.strategy = ? AND {expr})")
             ordered += [name, *more]
         placeholders = ", ".join("?" for _ in names)

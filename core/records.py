@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "PlannedPrompt",
     "Prompt",
     "content_hash",
+    "file_sha256",
 ]
 
 
@@ -26,6 +28,15 @@ def content_hash(*parts: Any) -> str:
     (Python's ``hash()`` is salted per process, so it never names stored rows)."""
     payload = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (exports, model files)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,6 @@ from groundset.core import report as report_module
 from groundset.core.cli import cli
 from groundset.core.store import Store, quote_identifier
 
-CLI = cli
-
 GOOD = (
     "[question]: How much did IBM pay for Red Hat?\\n[answer]: IBM paid $190.00 per share in cash."
 )
@@ -39,7 +37,7 @@ CHROMIUM_TIMEOUT_S = 120
 
 
 def invoke(*args: str, ok: bool = True):
-    result = CliRunner().invoke(CLI, list(args))
+    result = CliRunner().invoke(cli, list(args))
     if ok:
         assert result.exit_code == 0, result.output
     return result

@@ -20,18 +20,14 @@ from __future__ import annotations
 
 import heapq
 import importlib.util
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from groundset.core import Candidate, ConfigError, Metric, Validator, hookimpl
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
-
     import numpy as np
 
 __all__ = [
@@ -101,17 +97,11 @@ def _occurrences(ids: Sequence[int]) -> list[tuple[int, int]]:
     return keys
 
 
-def _seed_file() -> Traversable:
-    return resources.files("groundset.plugins") / "data" / "self_instruct_seed_tasks.jsonl"
-
-
 def seed_instructions() -> list[str]:
     """The instructions of Self-Instruct's 175 seed tasks, in file order: Alpaca's initial pool."""
-    path = _seed_file()
-    if not path.is_file():
-        raise ConfigError(f"{_WHERE}: the packaged seed tasks are missing ({path}): reinstall")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["instruction"] for line in lines if line.strip()]
+    from groundset.plugins.self_instruct import load_seed_tasks
+
+    return [task.instruction for task in load_seed_tasks()]
 
 
 class _Growing:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from groundset.core.records import file_sha256
 from training.nli import evaluate as ev
 from training.nli import export, synthetic
 from training.nli.data import (
@@ -561,7 +562,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **report,
         "model_onnx": {
             "bytes": onnx_path.stat().st_size,
-            "sha256": export.sha256(onnx_path),
+            "sha256": file_sha256(onnx_path),
         },
         "environment": _environment(),
     }
