@@ -3,11 +3,20 @@ the schema by adding ``mNNN_<what>``; each is applied once, in order, and record
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable
 
 import duckdb
 
-__all__ = ["MIGRATIONS", "apply_migrations", "migration", "pending_migrations"]
+from groundset.core.errors import StoreError
+
+__all__ = [
+    "MIGRATIONS",
+    "apply_migrations",
+    "check_not_newer",
+    "migration",
+    "pending_migrations",
+]
 
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -212,34 +221,84 @@ def m005_validator_failures(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _groundset_version() -> str:
+    try:
+        return importlib.metadata.version("groundset")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _applied(db: duckdb.DuckDBPyConnection) -> dict[str, str | None] | None:
+    """Applied migration name -> the groundset version that applied it (None before that was
+    recorded); None for a file without the table."""
+    columns = _columns(db)
+    if not columns:
+        return None
+    version = "groundset_version" if "groundset_version" in columns else "NULL"
+    rows = db.execute(f"SELECT name, {version} FROM schema_migrations").fetchall()
+    return {name: written_by for name, written_by in rows}
+
+
+def check_not_newer(db: duckdb.DuckDBPyConnection, path: str) -> None:
+    """Refuse a store that a newer groundset migrated: its schema has migrations this version
+    does not know, and writing (or even reading) it could misread their columns."""
+    applied = _applied(db) or {}
+    unknown = sorted(name for name in applied if name not in KNOWN)
+    if unknown:
+        writer = next((applied[n] for n in unknown if applied[n]), None) or "a newer version"
+        raise StoreError(
+            f"store {path} was written by groundset {writer} (schema {unknown[-1]}); this is"
+            f" groundset {_groundset_version()} (schema {MIGRATIONS[-1][0]}): upgrade groundset"
+            " to open it"
+        )
+
+
 def pending_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:
     """Names of the migrations a store file still lacks (every one, for a new file)."""
-    try:
-        rows = db.execute("SELECT name FROM schema_migrations").fetchall()
-    except duckdb.CatalogException:
+    applied = _applied(db)
+    if applied is None:
         return [name for name, _ in MIGRATIONS]
-    done = {row[0] for row in rows}
-    return [name for name, _ in MIGRATIONS if name not in done]
+    return [name for name, _ in MIGRATIONS if name not in applied]
 
 
 def apply_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply what has not been applied yet, each in its own transaction; return their names."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " name VARCHAR PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)"
-    )
-    done = {row[0] for row in db.execute("SELECT name FROM schema_migrations").fetchall()}
-    applied = []
-    for name, fn in MIGRATIONS:
-        if name in done:
-            continue
-        db.execute("BEGIN TRANSACTION")
-        try:
-            fn(db)
-            db.execute("INSERT INTO schema_migrations (name) VALUES (?)", [name])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        applied.append(name)
-    return applied
+    """Apply what has not been applied yet, all in one transaction, and return their names.
+
+    Either every pending migration lands or none does: a failure (a full disk, a kill) leaves
+    the file at the schema it had, and the next open tries again.
+    """
+    pending = pending_migrations(db)
+    if not pending and "groundset_version" in _columns(db):
+        return []
+    version = _groundset_version()
+    db.execute("BEGIN TRANSACTION")
+    try:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name VARCHAR PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)"
+        )
+        if "groundset_version" not in _columns(db):
+            db.execute("ALTER TABLE schema_migrations ADD COLUMN groundset_version VARCHAR")
+        for name, fn in MIGRATIONS:
+            if name in pending:
+                fn(db)
+                db.execute(
+                    "INSERT INTO schema_migrations (name, groundset_version) VALUES (?, ?)",
+                    [name, version],
+                )
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return pending
+
+
+def _columns(db: duckdb.DuckDBPyConnection) -> set[str]:
+    try:
+        return {row[0] for row in db.execute("DESCRIBE schema_migrations").fetchall()}
+    except duckdb.CatalogException:
+        return set()
+
+
+#: Every migration this version knows, by name (a store with others is from a newer groundset).
+KNOWN = frozenset(name for name, _ in MIGRATIONS)

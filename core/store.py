@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from groundset.core.errors import StoreError
-from groundset.core.migrations import apply_migrations, pending_migrations
+from groundset.core.migrations import apply_migrations, check_not_newer, pending_migrations
 from groundset.core.records import Metric
 
 __all__ = ["DEFAULT_DB", "QueryResult", "Store", "quote_identifier"]
@@ -53,6 +53,11 @@ class Store:
         if read_only:
             self._upgrade()
         self.db = self._connect(read_only)
+        try:
+            check_not_newer(self.db, str(self.path))
+        except StoreError:
+            self.db.close()
+            raise
         if not read_only:
             apply_migrations(self.db)
             self.refresh_views()
@@ -72,6 +77,7 @@ class Store:
         """Bring a store written by an older groundset up to this schema before reading it, so
         queries see the columns this version expects; a file in use is left as it is."""
         with self._connect(read_only=True) as db:
+            check_not_newer(db, str(self.path))
             if not pending_migrations(db):
                 return
         try:
