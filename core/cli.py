@@ -54,6 +54,7 @@ def _add_commands() -> None:
     cli.add_command(cli_run.run)
     cli.add_command(cli_data.runs)
     cli.add_command(cli_data.sql)
+    cli.add_command(cli_data.check)
     cli.add_command(cli_data.export)
     cli.add_command(cli_analysis.accept)
     cli.add_command(cli_analysis.sweep_command)

@@ -15,7 +15,7 @@ from groundset.core.records import file_sha256
 from groundset.core.store import DEFAULT_DB, Store, as_json
 from groundset.core.tables import render
 
-__all__ = ["export", "runs", "sql"]
+__all__ = ["check", "export", "runs", "sql"]
 
 
 @click.command()
@@ -26,6 +26,33 @@ def runs(db: str | None, fmt: str) -> None:
     with Store(db or DEFAULT_DB, read_only=True) as store:
         result = runs_overview(store)
     click.echo(render(result.columns, result.rows, fmt))
+
+
+@click.command()
+@db_option
+def check(db: str | None) -> None:
+    """Verify the store: schema version, references between tables, no work recorded twice,
+    run statuses that agree with their rows. Prints one line per problem and exits 1 when
+    there is any; the file is only read, never migrated or repaired."""
+    from groundset.core.integrity import check_store
+
+    path = db or DEFAULT_DB
+    with Store(path, read_only=True, upgrade=False) as store:
+        problems = check_store(store)
+        counts = (
+            store.db.execute(
+                "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM candidates),"
+                " (SELECT count(*) FROM scores)"
+            ).fetchone()
+            if not problems
+            else None
+        )
+    if problems:
+        for problem in problems:
+            click.echo(f"{path}: {problem}", err=True)
+        raise SystemExit(1)
+    runs_, candidates, scores = counts
+    click.echo(f"{path}: ok ({runs_} runs, {candidates} candidates, {scores} scores)")
 
 
 @click.command()

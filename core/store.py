@@ -44,13 +44,15 @@ class QueryResult:
 class Store:
     """A groundset store file. Open it read-only to query while nothing writes it."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | Path = DEFAULT_DB, *, read_only: bool = False, upgrade: bool = True
+    ) -> None:
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise StoreError(
                 f"no store at {self.path}: run `groundset run CONFIG` first, or pass --db FILE"
             )
-        if read_only:
+        if read_only and upgrade:
             self._upgrade()
         self.db = self._connect(read_only)
         try:
