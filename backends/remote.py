@@ -15,7 +15,6 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,6 +22,7 @@ from groundset.core.errors import BackendError, ConfigError
 from groundset.core.interfaces import Backend
 from groundset.core.records import Generation, GenerationParams, Prompt
 from groundset.core.secrets import scrub
+from groundset.core.threads import DaemonThreadPool
 
 __all__ = [
     "FatalBackendError",
@@ -165,7 +165,7 @@ class RemoteBackend(Backend):
             raise ConfigError("timeout_s and deadline_s must be > 0 and max_attempts >= 1")
         self.retry = RetryPolicy(max_attempts=opts.max_attempts, deadline_s=opts.deadline_s)
         self.limiter = RateLimiter(opts.max_requests_per_second)
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: DaemonThreadPool | None = None
         self._rng = random.Random()
         self._rng_lock = threading.Lock()
         self._connected = False
@@ -199,8 +199,8 @@ class RemoteBackend(Backend):
                 self.connect()
                 self._connected = True
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    self.options.concurrency, thread_name_prefix=f"groundset-{self.backend_id}"
+                self._pool = DaemonThreadPool(
+                    self.options.concurrency, f"groundset-{self.backend_id}"
                 )
 
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
@@ -213,8 +213,9 @@ class RemoteBackend(Backend):
         return results
 
     def close(self) -> None:
-        """Stop soon, also mid-batch (Ctrl-C): queued prompts are cancelled and retries stop
-        waiting at once; requests already in flight are waited for (at most ``timeout_s``)."""
+        """Stop at once, also mid-batch (Ctrl-C): queued prompts are cancelled, retries stop
+        waiting, and requests still in flight are abandoned (their threads are daemons, so they
+        never hold the process open; nothing they return is recorded)."""
         self._closing.set()
         pool, self._pool = self._pool, None
         if pool is not None:
@@ -222,8 +223,6 @@ class RemoteBackend(Backend):
         if self._connected:
             self.disconnect()
             self._connected = False
-        if pool is not None:
-            pool.shutdown(wait=True)
 
     def _with_retries(self, prompt: Prompt, params: GenerationParams) -> Generation:
         started = time.monotonic()

@@ -3,6 +3,7 @@ mistakes (any GroundsetError) become one line on stderr and exit code 2, never a
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Any
 
@@ -29,7 +30,10 @@ class GroundsetGroup(click.Group):
         except GroundsetError as error:
             raise UserError(str(error)) from None
         except KeyboardInterrupt:
-            click.echo("\ninterrupted: run the same command again to resume", err=True)
+            command = shlex.join(["groundset", *sys.argv[1:]])
+            click.echo(
+                f"\ninterrupted: everything recorded is kept; resume with: {command}", err=True
+            )
             sys.exit(EXIT_INTERRUPTED)
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import click
 
+from groundset.core.interrupts import graceful_interrupts
 from groundset.core.manager import LoadedPlugins, get_plugins
 from groundset.core.store import DEFAULT_DB
 
-__all__ = ["FORMATS", "db_option", "plugins_with_warnings", "run_option"]
+__all__ = ["FORMATS", "db_option", "graceful", "plugins_with_warnings", "run_option"]
 
 #: output formats of the commands that print tables
 FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
@@ -35,3 +40,15 @@ def plugins_with_warnings() -> LoadedPlugins:
     for failure in loaded.failures:
         click.echo(f"warning: {failure}", err=True)
     return loaded
+
+
+def graceful(command: Callable[..., Any]) -> Callable[..., Any]:
+    """For commands that record work in batches: the first Ctrl-C stops after the batch in
+    flight is committed, the second at once (see ``groundset.core.interrupts``)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with graceful_interrupts(lambda message: click.echo(f"\n{message}", err=True)):
+            return command(*args, **kwargs)
+
+    return wrapper

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from groundset.core.cli_common import db_option, plugins_with_warnings
+from groundset.core.cli_common import db_option, graceful, plugins_with_warnings
 from groundset.core.engine import BatchReport, RunSummary
 from groundset.core.queries import pass_rates
 from groundset.core.runner import PreparedRun, prepare_run, start_run
@@ -144,6 +144,7 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
     help="Set any config key, e.g. --set backends.huggingface.device=cpu (repeatable)",
 )
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar")
+@graceful
 def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flags: object) -> None:
     """Generate candidates from documents, score them and record everything.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from groundset.core.cli_common import db_option, plugins_with_warnings
+from groundset.core.cli_common import db_option, graceful, plugins_with_warnings
 from groundset.core.dataset_files import FORMATS
 from groundset.core.factory import create_plugin
 from groundset.core.queries import pass_rates
@@ -65,6 +65,7 @@ def _validators(names: str | None, with_question: bool, assignments: tuple[str, 
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @db_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar")
+@graceful
 def score(
     file: Path,
     fmt: str | None,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from groundset.core.cli_common import db_option, plugins_with_warnings, run_option
+from groundset.core.cli_common import db_option, graceful, plugins_with_warnings, run_option
 from groundset.core.errors import ConfigError
 from groundset.core.factory import create_plugin
 from groundset.core.queries import pass_rates
@@ -53,6 +53,7 @@ def _validators(config_path: str | None, names: str | None, assignments: tuple[s
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @db_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar")
+@graceful
 def validate(
     config: str | None,
     run_ref: str,

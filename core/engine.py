@@ -9,12 +9,12 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from groundset.core.errors import GroundsetError, PluginError
 from groundset.core.interfaces import Backend, Strategy, Validator
+from groundset.core.interrupts import check_stop
 from groundset.core.records import (
     Candidate,
     Document,
@@ -27,6 +27,7 @@ from groundset.core.records import (
 from groundset.core.scoring import score_candidates
 from groundset.core.settings import Settings
 from groundset.core.store import Store, as_json
+from groundset.core.threads import DaemonThreadPool
 
 __all__ = [
     "BatchReport",
@@ -279,7 +280,7 @@ def _generations(
         for batch in batches:
             yield batch, None
         return
-    ahead = ThreadPoolExecutor(_LOOKAHEAD, thread_name_prefix="groundset-ahead")
+    ahead = DaemonThreadPool(_LOOKAHEAD, "groundset-ahead")
     try:
         pending = deque(
             ahead.submit(generate_batch, batch, plugins, settings) for batch in batches[:_LOOKAHEAD]
@@ -343,6 +344,7 @@ def execute_plan(
             summary.errors += report.errors
             if on_batch is not None:
                 on_batch(report)
+            check_stop()
             if should_stop is not None and should_stop():
                 break
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from groundset.core.interfaces import Validator
+from groundset.core.interrupts import check_stop
 from groundset.core.records import Candidate, Document
 from groundset.core.scoring import declarations, score_candidates, version_tag
 from groundset.core.store import Store, as_json
@@ -87,6 +88,7 @@ def rescore_run(
             summary.scored += len(batch)
             if on_batch is not None:
                 on_batch(len(batch))
+            check_stop()
     _add_validators_to_run(store, run_id, [v.validator_id for v in validators])
     return summary
 

@@ -192,8 +192,8 @@ def start_run(
 ) -> RunSummary:
     """Record the run, declare its metrics, and execute every batch not yet recorded."""
     resumed = store.start_run(_run_row(prepared))
-    store.register_metrics(declarations(prepared.plugins.validators))
     try:
+        store.register_metrics(declarations(prepared.plugins.validators))
         if prepared.settings.run.target is not None:
             summary = run_to_target(
                 store, prepared.run_id, prepared.plugins, prepared.settings, on_batch
@@ -207,6 +207,9 @@ def start_run(
                 prepared.settings,
                 on_batch,
             )
+    except KeyboardInterrupt:
+        store.set_run_status(prepared.run_id, "interrupted")
+        raise
     finally:
         prepared.plugins.backend.close()
     summary.resumed = resumed

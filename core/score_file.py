@@ -14,6 +14,7 @@ from typing import Any
 
 from groundset.core.dataset_files import detect_format, read_rows
 from groundset.core.interfaces import Validator
+from groundset.core.interrupts import check_stop
 from groundset.core.records import Candidate, Document, content_hash
 from groundset.core.runner import versions
 from groundset.core.scoring import declarations, score_candidates
@@ -141,18 +142,23 @@ def score_file(
     candidates = (_candidate(run_id, str(path), n, r, e, fields) for n, r, e in rows)
     order = {content_hash("row", run_id, n)[:32]: (i, n) for i, (n, _, _) in enumerate(rows)}
     todo = (c for c in candidates if c.work_id not in done)
-    for batch in _batches(todo, batch_size):
-        candidate_rows = [
-            _candidate_row(c, order[c.work_id][1], order[c.work_id][0] // batch_size, model_id)
-            for c in batch
-        ]
-        details: list[dict[str, Any]] = []
-        scores = score_candidates(validators, batch, details)
-        store.record_batch(
-            run_id, [_document_row(c) for c in batch], [], candidate_rows, scores, details
-        )
-        if on_batch is not None:
-            on_batch(len(batch))
+    try:
+        for batch in _batches(todo, batch_size):
+            candidate_rows = [
+                _candidate_row(c, order[c.work_id][1], order[c.work_id][0] // batch_size, model_id)
+                for c in batch
+            ]
+            details: list[dict[str, Any]] = []
+            scores = score_candidates(validators, batch, details)
+            store.record_batch(
+                run_id, [_document_row(c) for c in batch], [], candidate_rows, scores, details
+            )
+            if on_batch is not None:
+                on_batch(len(batch))
+            check_stop()
+    except KeyboardInterrupt:
+        store.set_run_status(run_id, "interrupted")
+        raise
     store.set_run_status(run_id, "complete")
     failed = store.query(
         "SELECT parse_error FROM candidates WHERE run_id = ? AND NOT parse_ok"

@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import os
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ __all__ = [
     "check_backend",
     "check_strategy",
     "check_validator",
+    "install_mock_backend",
     "registered_plugin",
     "sample_candidates",
     "temporary_store",
@@ -46,6 +49,8 @@ class MockOptions:
     outputs: tuple[str, ...] = ("[question]: What is it?\n[answer]: It is a test.",)
     #: raise after this many generate() calls (None: never), to test resumption
     fail_after_calls: int | None = None
+    #: seconds each generate() call takes, to stand for a model (interrupts, concurrency)
+    delay_s: float = 0.0
 
 
 class MockBackend(Backend):
@@ -68,6 +73,8 @@ class MockBackend(Backend):
         limit = self.options.fail_after_calls
         if limit is not None and len(self.calls) >= limit:
             raise RuntimeError(f"mock backend failing after {limit} calls")
+        if self.options.delay_s:
+            time.sleep(self.options.delay_s)
         self.calls.append((list(prompts), params))
         return [
             Generation(
@@ -80,6 +87,24 @@ class MockBackend(Backend):
             )
             for p in prompts
         ]
+
+
+def install_mock_backend(folder: str | Path) -> dict[str, str]:
+    """Make the mock backend loadable by another process, as an installed plugin would be: a
+    dist-info folder with a ``groundset`` entry point in ``folder``. Returns the environment
+    variables to run ``groundset`` with (``PYTHONPATH`` and ``GROUNDSET_LOAD_PLUGINS``)."""
+    folder = Path(folder)
+    dist = folder / "groundset_mock_backend-0.dist-info"
+    dist.mkdir(parents=True, exist_ok=True)
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: groundset-mock-backend\nVersion: 0\n", encoding="utf-8"
+    )
+    (dist / "entry_points.txt").write_text(
+        "[groundset]\nmock-backend = groundset.core.testing:MOCK_BACKEND_PLUGIN\n",
+        encoding="utf-8",
+    )
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "GROUNDSET_LOAD_PLUGINS": "mock-backend"}
 
 
 @contextlib.contextmanager
@@ -97,6 +122,10 @@ class MockBackendPlugin:
     @hookimpl
     def register_backends(self, register) -> None:  # type: ignore[no-untyped-def]
         register(MockBackend)
+
+
+#: The plugin object that :func:`install_mock_backend`'s entry point loads.
+MOCK_BACKEND_PLUGIN = MockBackendPlugin()
 
 
 @contextlib.contextmanager
