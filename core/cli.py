@@ -25,6 +25,9 @@ class UserError(click.ClickException):
 
 class GroundsetGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
+        from groundset.core.sharing import set_notify
+
+        set_notify(lambda message: click.echo(message, err=True))
         try:
             return super().invoke(ctx)
         except GroundsetError as error:

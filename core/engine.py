@@ -335,6 +335,7 @@ def execute_plan(
     if replay and batches:
         replay_recorded(store, run_id, plugins.validators)
     try:
+        batch_started = time.perf_counter()
         for batch, generations in _generations(list(batches.values()), plugins, settings):
             report = run_batch(store, run_id, batch, plugins, settings, generations)
             summary.batches.append(report)
@@ -347,6 +348,8 @@ def execute_plan(
             check_stop()
             if should_stop is not None and should_stop():
                 break
+            store.between_batches(time.perf_counter() - batch_started)
+            batch_started = time.perf_counter()
     except KeyboardInterrupt:
         store.set_run_status(run_id, "interrupted")
         raise

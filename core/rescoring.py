@@ -5,6 +5,7 @@ generating again. Scores of other validator versions stay in ``scores`` for comp
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -82,6 +83,7 @@ def rescore_run(
         summary.skipped += len(candidates) - len(todo)
         if on_batch is not None and len(todo) < len(candidates):
             on_batch(len(candidates) - len(todo))
+        batch_started = time.perf_counter()
         for batch in _batches(todo, batch_size):
             details: list[dict] = []
             store.record_scores(run_id, score_candidates([validator], batch, details), details)
@@ -89,6 +91,8 @@ def rescore_run(
             if on_batch is not None:
                 on_batch(len(batch))
             check_stop()
+            store.between_batches(time.perf_counter() - batch_started)
+            batch_started = time.perf_counter()
     _add_validators_to_run(store, run_id, [v.validator_id for v in validators])
     return summary
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,7 @@ def score_file(
     order = {content_hash("row", run_id, n)[:32]: (i, n) for i, (n, _, _) in enumerate(rows)}
     todo = (c for c in candidates if c.work_id not in done)
     try:
+        batch_started = time.perf_counter()
         for batch in _batches(todo, batch_size):
             candidate_rows = [
                 _candidate_row(c, order[c.work_id][1], order[c.work_id][0] // batch_size, model_id)
@@ -156,6 +158,8 @@ def score_file(
             if on_batch is not None:
                 on_batch(len(batch))
             check_stop()
+            store.between_batches(time.perf_counter() - batch_started)
+            batch_started = time.perf_counter()
     except KeyboardInterrupt:
         store.set_run_status(run_id, "interrupted")
         raise

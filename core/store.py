@@ -17,10 +17,13 @@ import pyarrow as pa
 from groundset.core.errors import StoreError
 from groundset.core.migrations import apply_migrations, check_not_newer, pending_migrations
 from groundset.core.records import Metric
+from groundset.core.sharing import Notify, WriterLock, connect, readers_waiting, wait_for_readers
 
 __all__ = ["DEFAULT_DB", "QueryResult", "Store", "quote_identifier"]
 
 DEFAULT_DB = "groundset.duckdb"
+#: batches slower than this (seconds) release the file between commits
+RELEASE_AFTER_S = 1.0
 
 _CANDIDATE_COLUMNS = (
     "candidate_id", "run_id", "work_id", "candidate_index", "batch_index", "sample_index",
@@ -45,40 +48,73 @@ class Store:
     """A groundset store file. Open it read-only to query while nothing writes it."""
 
     def __init__(
-        self, path: str | Path = DEFAULT_DB, *, read_only: bool = False, upgrade: bool = True
+        self,
+        path: str | Path = DEFAULT_DB,
+        *,
+        read_only: bool = False,
+        upgrade: bool = True,
+        notify: Notify | None = None,
     ) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        self._notify = notify
+        self._lock: WriterLock | None = None
+        self._db: duckdb.DuckDBPyConnection | None = None
         if read_only and not self.path.exists():
             raise StoreError(
                 f"no store at {self.path}: run `groundset run CONFIG` first, or pass --db FILE"
             )
         if read_only and upgrade:
             self._upgrade()
-        self.db = self._connect(read_only)
+        if not read_only:
+            self._lock = WriterLock(self.path)
+            self._lock.acquire()
         try:
             check_not_newer(self.db, str(self.path))
-        except StoreError:
-            self.db.close()
+            if not read_only:
+                apply_migrations(self.db)
+                self.refresh_views()
+        except BaseException:
+            self.close()
             raise
-        if not read_only:
-            apply_migrations(self.db)
-            self.refresh_views()
 
-    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        try:
-            return duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as error:
-            if "lock" in str(error).lower():
-                raise StoreError(
-                    f"store {self.path} is in use by another process (a run still writing?):"
-                    " try again when it finishes"
-                ) from None
-            raise StoreError(f"cannot open store {self.path}: {_first_line(error)}") from None
+    @property
+    def db(self) -> duckdb.DuckDBPyConnection:
+        """The connection, opened again after :meth:`release` when next needed."""
+        if self._db is None:
+            self._db = connect(self.path, self.read_only, self._notify)
+        return self._db
+
+    def release(self) -> None:
+        """Close the connection (not the store): other processes may open the file until this
+        one needs it again. Only between transactions."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def yield_to_readers(self) -> bool:
+        """At a batch boundary: if a reader is waiting for the file, let go of it until the
+        reader is in. True when it did."""
+        if self.read_only or self._db is None or not readers_waiting(self.path):
+            return False
+        self.release()
+        wait_for_readers(self.path)
+        return True
+
+    def between_batches(self, batch_seconds: float) -> None:
+        """Called after each committed batch. When batches are slow (a local model, a heavy
+        validator) the file is let go of until the next commit, so readers get in at any time
+        for the cost of reopening it (~50 ms a batch); when they are fast it is kept open and
+        handed over only to a reader that asks."""
+        if batch_seconds >= RELEASE_AFTER_S:
+            self.release()
+        else:
+            self.yield_to_readers()
 
     def _upgrade(self) -> None:
         """Bring a store written by an older groundset up to this schema before reading it, so
         queries see the columns this version expects; a file in use is left as it is."""
-        with self._connect(read_only=True) as db:
+        with connect(self.path, True, self._notify) as db:
             check_not_newer(db, str(self.path))
             if not pending_migrations(db):
                 return
@@ -88,7 +124,10 @@ class Store:
             return  # in use by a writer: read what is there
 
     def close(self) -> None:
-        self.db.close()
+        self.release()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> Store:
         return self

@@ -195,9 +195,11 @@ def test_queries_without_a_store_say_how_to_make_one(tmp_path):
     assert result.exit_code == 2 and "run `groundset run CONFIG` first" in result.output
 
 
-def test_a_store_held_by_another_process_is_a_clear_error(ran):
+def test_a_store_held_by_another_process_is_a_clear_error(ran, monkeypatch):
     import subprocess
     import sys
+
+    monkeypatch.setenv("GROUNDSET_READ_WAIT_S", "1")
 
     holder = subprocess.Popen(
         [
