@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import click
 
 from groundset.core.cli_common import FORMATS, db_option, plugins_with_warnings, run_option
 from groundset.core.errors import ConfigError
+from groundset.core.phases import mark
 from groundset.core.queries import Threshold, export_query, runs_overview
 from groundset.core.records import file_sha256
 from groundset.core.store import DEFAULT_DB, Store, as_json
@@ -75,6 +78,18 @@ def _policy_version(store: Store, policy: str | None, run_id: str) -> str | None
         [policy, run_id],
     ).rows
     return rows[0][0] if rows else None
+
+
+def _write_atomically(exporter: Any, table: Any, path: Path) -> None:
+    """Write beside the target and rename over it: a killed export never leaves a half file,
+    and never destroys the previous export at that path."""
+    partial = path.with_name(f".partial-{os.getpid()}-{path.name}")
+    try:
+        mark("export", table.num_rows)
+        exporter.write(table, partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _exporter_for(fmt: str | None, output: Path) -> str:
@@ -147,7 +162,8 @@ def export(
         run_id = store.resolve_run(run_ref)
         query, params = export_query(store, run_id, thresholds, include_failed, fields_only, policy)
         table = store.arrow(query, params)
-        exporter_cls().write(table, path)
+        _write_atomically(exporter_cls(), table, path)
+        mark("exported", table.num_rows)
         store.record_export(
             {
                 "export_id": uuid.uuid4().hex,

@@ -15,6 +15,7 @@ from typing import Any
 from groundset.core.errors import GroundsetError, PluginError
 from groundset.core.interfaces import Backend, Strategy, Validator
 from groundset.core.interrupts import check_stop
+from groundset.core.phases import mark
 from groundset.core.records import (
     Candidate,
     Document,
@@ -216,6 +217,7 @@ def generate_batch(
     batch: list[WorkItem], plugins: RunPlugins, settings: Settings
 ) -> list[Generation]:
     """The backend's generations for one batch, in order."""
+    mark("generate", batch[0].batch_index)
     return _generate(batch, plugins, _params(batch, plugins, settings))
 
 
@@ -238,6 +240,7 @@ def run_batch(
     params = _params(batch, plugins, settings)
     stop = params.stop
     if generations is None:
+        mark("generate", batch[0].batch_index)
         generations = _generate(batch, plugins, params)
     if len(generations) != len(batch):
         raise PluginError(
@@ -257,6 +260,7 @@ def run_batch(
     details: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     closed = settings.run.on_validator_error == "fail_closed"
+    mark("validate", batch[0].batch_index)
     scores = score_candidates(plugins.validators, candidates, details, failures, closed)
     documents = [_document_row(i.planned.document) for i in batch]
     prompts = [_prompt_row(i) for i in batch]

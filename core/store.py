@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from groundset.core.errors import StoreError
 from groundset.core.migrations import apply_migrations, check_not_newer, pending_migrations
+from groundset.core.phases import mark
 from groundset.core.records import Metric
 from groundset.core.sharing import Notify, WriterLock, connect, readers_waiting, wait_for_readers
 
@@ -259,7 +260,9 @@ class Store:
             self.db.execute(
                 "UPDATE runs SET updated_at = current_timestamp WHERE run_id = ?", [run_id]
             )
+            mark("commit", len(candidates))  # inside the open transaction
             self.db.execute("COMMIT")
+            mark("committed", len(candidates))
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
