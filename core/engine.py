@@ -355,13 +355,13 @@ def execute_plan(
             store.between_batches(time.perf_counter() - batch_started)
             batch_started = time.perf_counter()
     except KeyboardInterrupt:
-        store.set_run_status(run_id, "interrupted")
+        store.try_set_run_status(run_id, "interrupted")
         raise
     except GroundsetError as error:
-        store.set_run_status(run_id, "failed", str(error))
+        store.try_set_run_status(run_id, "failed", str(error))
         raise
     except Exception as error:
-        store.set_run_status(run_id, "failed", f"{type(error).__name__}: {error}")
+        store.try_set_run_status(run_id, "failed", f"{type(error).__name__}: {error}")
         raise
     finally:
         summary.seconds = time.perf_counter() - started

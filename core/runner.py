@@ -208,7 +208,7 @@ def start_run(
                 on_batch,
             )
     except KeyboardInterrupt:
-        store.set_run_status(prepared.run_id, "interrupted")
+        store.try_set_run_status(prepared.run_id, "interrupted")
         raise
     finally:
         prepared.plugins.backend.close()

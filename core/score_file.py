@@ -161,7 +161,7 @@ def score_file(
             store.between_batches(time.perf_counter() - batch_started)
             batch_started = time.perf_counter()
     except KeyboardInterrupt:
-        store.set_run_status(run_id, "interrupted")
+        store.try_set_run_status(run_id, "interrupted")
         raise
     store.set_run_status(run_id, "complete")
     failed = store.query(

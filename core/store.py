@@ -5,8 +5,9 @@ transaction, so a crash loses at most the batch in flight and a rerun resumes af
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,13 +162,40 @@ class Store:
         self._insert("runs", pa.Table.from_pylist([row]))
         return False
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All of the block's writes or none. A write the disk refuses (full, or a file size
+        limit) becomes one StoreError; the file keeps every earlier commit."""
+        db = self.db
+        db.execute("BEGIN TRANSACTION")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException as error:
+            with contextlib.suppress(duckdb.Error):
+                db.execute("ROLLBACK")  # a failed COMMIT has already rolled back
+            if isinstance(error, duckdb.Error) and _write_failed(error):
+                raise StoreError(
+                    f"cannot write store {self.path}: {_first_line(error)}. Every batch"
+                    " committed before this one is kept: make room (or raise the file size"
+                    " limit), then run the same command again to resume"
+                ) from None
+            raise
+
+    def try_set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        """``set_run_status`` where the store may be unwritable (while a run fails): the status
+        is best effort, the failure being reported matters more."""
+        with contextlib.suppress(duckdb.Error, StoreError):
+            self.set_run_status(run_id, status, error)
+
     def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
         finished = "current_timestamp" if status == "complete" else "NULL"
-        self.db.execute(
-            f"UPDATE runs SET status = ?, error = ?, updated_at = current_timestamp,"
-            f" finished_at = {finished} WHERE run_id = ?",
-            [status, error, run_id],
-        )
+        with self._transaction() as db:
+            db.execute(
+                f"UPDATE runs SET status = ?, error = ?, updated_at = current_timestamp,"
+                f" finished_at = {finished} WHERE run_id = ?",
+                [status, error, run_id],
+            )
 
     def resolve_run(self, ref: str) -> str:
         """A run id from 'latest', a full id, a unique id prefix, or a run name (newest)."""
@@ -222,10 +250,9 @@ class Store:
         ]
         if rows:
             ids = sorted({row["validator"] for row in rows})
-            self.db.execute("BEGIN TRANSACTION")
-            self.db.execute("DELETE FROM metrics WHERE list_contains(?, validator)", [ids])
-            self._insert("metrics", pa.Table.from_pylist(rows))
-            self.db.execute("COMMIT")
+            with self._transaction() as db:
+                db.execute("DELETE FROM metrics WHERE list_contains(?, validator)", [ids])
+                self._insert("metrics", pa.Table.from_pylist(rows))
         self.refresh_views()
 
     def record_batch(
@@ -240,10 +267,9 @@ class Store:
     ) -> None:
         """Everything one batch produced, in one transaction: all of it lands or none does.
         Rows of earlier failed attempts at the same prompts are replaced, never duplicated."""
-        self.db.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction() as db:
             work_ids = sorted({row["work_id"] for row in candidates})
-            self.db.execute(
+            db.execute(
                 "DELETE FROM candidates WHERE run_id = ? AND status = 'error'"
                 " AND list_contains(?, work_id)",
                 [run_id, work_ids],
@@ -257,15 +283,9 @@ class Store:
                 self._insert("score_details", pa.Table.from_pylist(details))
             if failures:
                 self._insert("validator_failures", pa.Table.from_pylist(failures))
-            self.db.execute(
-                "UPDATE runs SET updated_at = current_timestamp WHERE run_id = ?", [run_id]
-            )
+            db.execute("UPDATE runs SET updated_at = current_timestamp WHERE run_id = ?", [run_id])
             mark("commit", len(candidates))  # inside the open transaction
-            self.db.execute("COMMIT")
-            mark("committed", len(candidates))
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+        mark("committed", len(candidates))
 
     def record_scores(
         self,
@@ -276,41 +296,32 @@ class Store:
         """Scores of recorded candidates (re-scoring), in one transaction."""
         if not scores and not details:
             return
-        self.db.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             if scores:
                 self._insert("scores", pa.Table.from_pylist(scores))
             if details:
                 self._insert("score_details", pa.Table.from_pylist(details))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     def record_policy(
         self, policy: str, version: str, definition: str, run_id: str, results: pa.Table
     ) -> None:
         """One policy version's verdict on every candidate of a run, replacing an earlier
         evaluation of the same version, in one transaction."""
-        self.db.execute("BEGIN TRANSACTION")
-        try:
-            self.db.execute(
+        with self._transaction() as db:
+            db.execute(
                 "INSERT INTO policies (policy, policy_version, definition) VALUES (?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 [policy, version, definition],
             )
-            self.db.execute(
+            db.execute(
                 "DELETE FROM policy_results WHERE policy = ? AND policy_version = ? AND run_id = ?",
                 [policy, version, run_id],
             )
             self._insert("policy_results", results)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     def record_export(self, row: dict[str, Any]) -> None:
-        self._insert("exports", pa.Table.from_pylist([row]))
+        with self._transaction():
+            self._insert("exports", pa.Table.from_pylist([row]))
 
     def _insert(self, table: str, rows: pa.Table) -> None:
         self.db.register("_groundset_rows", rows)
@@ -410,6 +421,15 @@ def _field_names(db: duckdb.DuckDBPyConnection) -> list[str]:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _write_failed(error: BaseException) -> bool:
+    """Did the disk refuse a write (full, quota, file size limit, read-only)?"""
+    text = str(error).lower()
+    return isinstance(error, duckdb.IOException) or any(
+        marker in text
+        for marker in ("could not write", "no space", "file too large", "disk full", "read-only")
+    )
 
 
 def _first_line(error: BaseException) -> str:
