@@ -14,11 +14,12 @@ import email.utils
 import random
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from groundset.core.errors import BackendError, ConfigError
+from groundset.core.errors import BackendError, ConfigError, GroundsetWarning
 from groundset.core.interfaces import Backend
 from groundset.core.records import Generation, GenerationParams, Prompt
 from groundset.core.secrets import scrub
@@ -196,6 +197,13 @@ class RemoteBackend(Backend):
             if self._pool is None:
                 self._closing.clear()
             if not self._connected:
+                if getattr(self.options, "verify", True) is False:
+                    warnings.warn(
+                        f"{self.backend_id}: TLS certificate verification is off (verify = false"
+                        " in the config): the server's identity is not checked",
+                        GroundsetWarning,
+                        stacklevel=2,
+                    )
                 self.connect()
                 self._connected = True
             if self._pool is None:

@@ -11,6 +11,7 @@ environment variables the watsonx tools share (``WATSONX_APIKEY``, ``WATSONX_URL
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,6 +132,7 @@ class WatsonxBackend(RemoteBackend):
                 "watsonx needs a project or a deployment space: set backends.watsonx.project_id"
                 " or space_id, or the environment variable WATSONX_PROJECT_ID"
             )
+        _quiet_sdk_logs()
         try:
             self._open(values)
         except (ConfigError, BackendError):
@@ -328,3 +330,14 @@ def _service_message(response: Any) -> str:
 def register_backends(register: Callable[[type], type]) -> None:
     """Register the ``watsonx`` backend."""
     register(WatsonxBackend)
+
+
+def _quiet_sdk_logs() -> None:
+    """Keep the SDK's own log records off the terminal. It logs a warning with the whole
+    response body for every failed request (a server may echo a key back in an error), and
+    groundset already handles those failures (retries) and reports them (the prompt's error,
+    with every secret scrubbed). Child loggers propagate here and stop."""
+    sdk = logging.getLogger("ibm_watsonx_ai")
+    if not any(isinstance(h, logging.NullHandler) for h in sdk.handlers):
+        sdk.addHandler(logging.NullHandler())
+    sdk.propagate = False

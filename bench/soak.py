@@ -95,7 +95,7 @@ class Soak:
 
     def kill_at(self, kind: str, phase: str) -> dict[str, Any]:
         """Start the command, SIGKILL it when it enters ``phase`` for the n-th time."""
-        skip = self.rng.randrange(3)
+        skip = self.rng.randrange(2) if kind == "run" else 0  # an export passes each once
         offset = self.log.stat().st_size if self.log.exists() else 0
         process = subprocess.Popen(
             self.command(kind), env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -126,13 +126,17 @@ class Soak:
         return bool(row and row[0] == "complete")
 
     def go(self, kills: int) -> None:
+        """``kills`` SIGKILLs that land: most during the run, the last fifth during exports. An
+        attempt whose process finished before its moment does not count."""
         run_kills = kills - max(1, kills // 5)
-        for i in range(kills):
-            kind = "run" if i < run_kills else "export"
+        landed = 0
+        while landed < kills and len(self.kills) < 3 * kills:
+            kind = "run" if landed < run_kills and not self.run_complete() else "export"
             if kind == "export" and not self.run_complete():
                 self.complete("run")
             phase = self.rng.choice(RUN_PHASES if kind == "run" else EXPORT_PHASES)
             self.kills.append(self.kill_at(kind, phase))
+            landed += self.kills[-1]["killed"]
         self.complete("run")
         self.complete("export")
 
@@ -175,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--samples", type=int, default=24, help="prompts per document (4 docs)")
+    parser.add_argument("--samples", type=int, default=48, help="prompts per document (4 docs)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--json", type=Path, default=None, help="write the result here")
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder, keep it")

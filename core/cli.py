@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import shlex
 import sys
+import warnings
 from typing import Any
 
 import click
 
-from groundset.core.errors import GroundsetError
+from groundset.core.errors import GroundsetError, GroundsetWarning
 
 __all__ = ["EXIT_USAGE", "cli", "main"]
 
@@ -28,6 +29,7 @@ class GroundsetGroup(click.Group):
         from groundset.core.sharing import set_notify
 
         set_notify(lambda message: click.echo(message, err=True))
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
         except GroundsetError as error:
@@ -74,6 +76,17 @@ def _add_commands() -> None:
 
 
 _add_commands()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    """groundset's own warnings as one line on stderr; others as Python prints them."""
+    if issubclass(category, GroundsetWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ __all__ = [
     "BackendError",
     "ConfigError",
     "GroundsetError",
+    "GroundsetWarning",
     "InputError",
     "PluginError",
     "StoreError",
@@ -35,3 +36,8 @@ class BackendError(GroundsetError):
 
 class StoreError(GroundsetError):
     """The DuckDB store cannot be opened, or a query against it failed."""
+
+
+class GroundsetWarning(UserWarning):
+    """Something the user chose that weakens a guarantee (e.g. TLS verification off); the CLI
+    prints it as one ``warning:`` line."""
