@@ -40,11 +40,27 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if float in allowed and isinstance(value, int) and not is_bool:
         return float(value)
     if tuple in allowed and isinstance(value, list):
-        return tuple(value)
+        return _items(tuple(value), annotation, where)
     if isinstance(value, allowed) and (bool in allowed or not is_bool):
-        return value
+        return _items(value, annotation, where)
     names = " or ".join(sorted({getattr(t, "__name__", str(t)) for t in allowed}))
     raise ConfigError(f"{where}: expected {names}, got {type(value).__name__} {value!r}")
+
+
+def _items(value: Any, annotation: Any, where: str) -> Any:
+    """Check the items of a list, tuple or dict against their declared type
+    (``tuple[str, ...]``, ``list[float]``, ``dict[str, int]``)."""
+    origin = typing.get_origin(annotation)
+    choices = typing.get_args(annotation) if origin in (typing.Union, types.UnionType) else ()
+    for choice in choices or (annotation,):
+        kind, args = typing.get_origin(choice), typing.get_args(choice)
+        if kind in (tuple, list) and isinstance(value, kind) and args:
+            if kind is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+                return value  # fixed-length tuples are left to the plugin
+            return kind(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if kind is dict and isinstance(value, dict) and len(args) == 2:
+            return {k: _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    return value
 
 
 def build_options(options_class: type, values: dict[str, Any] | None, where: str) -> Any:

@@ -49,7 +49,14 @@ def read_wait_s() -> float:
 
 
 def _is_lock_error(error: Exception) -> bool:
-    return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
+    """Another process holds the file (worth waiting for). A lock held by this very process
+    is a connection left open, and waiting would never end."""
+    text = str(error)
+    return (
+        isinstance(error, duckdb.IOException)
+        and "lock" in text.lower()
+        and f"(PID {os.getpid()})" not in text
+    )
 
 
 def _first_line(error: BaseException) -> str:

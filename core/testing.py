@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from groundset.core.errors import ConfigError
 from groundset.core.hookspecs import hookimpl
 from groundset.core.interfaces import Backend, Strategy, Validator
 from groundset.core.manager import LoadedPlugins, _collect, get_plugins
@@ -62,6 +63,8 @@ class MockBackend(Backend):
 
     def __init__(self, options: MockOptions | None = None) -> None:
         super().__init__(options)
+        if not self.options.outputs:
+            raise ConfigError("backends.mock.outputs: give at least one output")
         self._outputs = itertools.cycle(self.options.outputs)
         self.calls: list[tuple[list[Prompt], GenerationParams]] = []
 

@@ -30,11 +30,17 @@ class JsonlLoader(Loader):
 
     def load(self, path: Path) -> Iterator[Document]:
         try:
-            handle = path.open(encoding="utf-8")
+            handle = path.open("rb")
         except OSError as error:
             raise InputError(f"cannot read documents file {path}: {error.strerror}") from None
         with handle:
-            for number, line in enumerate(handle, start=1):
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise InputError(
+                        f"{path}:{number}: not UTF-8 (byte {error.start + 1} of the line)"
+                    ) from None
                 if line.strip():
                     yield self._document(path, number, line)
 
