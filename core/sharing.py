@@ -75,14 +75,17 @@ class WriterLock:
             import fcntl
         except ImportError:  # not POSIX: DuckDB's own lock still keeps writers apart
             return
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held while writing)
+        store = self.path.with_name(self.path.name.removesuffix(".lock"))
+        try:
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held while writing)
+        except OSError as error:
+            raise StoreError(f"cannot open store {store}: {error.strerror}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            store = self.path.with_suffix("") if self.path.suffix == ".lock" else self.path
             raise StoreError(
                 f"store {store} is being written by another groundset process ({holder}):"
                 " wait for it to finish, or give this one another --db"

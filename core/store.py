@@ -47,7 +47,8 @@ class QueryResult:
 
 
 class Store:
-    """A groundset store file. Open it read-only to query while nothing writes it."""
+    """A groundset store file. One process writes it at a time; readers may open it while a
+    run writes (``groundset.core.sharing`` says how the file is shared)."""
 
     def __init__(
         self,
