@@ -21,9 +21,8 @@ DOCUMENT = Document(
     text="The museum opened in 1994 and received 2.3 million visitors last year. Entry is free"
     " on the first Sunday of every month. The west wing closes for repairs in March."
 )
-THRESHOLD = next(
-    m for m in GroundingNliValidator.metrics if m.name == "entailment"
-).default_threshold
+DEFAULT = next(m for m in GroundingNliValidator.metrics if m.default_threshold is not None)
+THRESHOLD = DEFAULT.default_threshold
 
 
 def score(answer: str) -> dict[str, float]:
@@ -50,13 +49,13 @@ def test_it_loads_offline_and_reads_its_label_order():
 
 def test_a_copied_sentence_is_entailed():
     result = score("The museum opened in 1994.")
-    assert result["entailment"] >= THRESHOLD and result["score"] > 0.5
+    assert result[DEFAULT.name] >= THRESHOLD and result["entailment"] > 0.5
 
 
 def test_a_changed_number_is_rejected():
     copied = score("The museum opened in 1994.")
     swapped = score("The museum opened in 1949.")
-    assert swapped["entailment"] < THRESHOLD <= copied["entailment"]
+    assert swapped[DEFAULT.name] < THRESHOLD <= copied[DEFAULT.name]
 
 
 def test_changed_numbers_lower_entailment_even_when_they_pass():
@@ -70,7 +69,7 @@ def test_changed_numbers_lower_entailment_even_when_they_pass():
 def test_one_unsupported_sentence_sinks_the_answer():
     grounded = score("The museum opened in 1994. Entry is free on the first Sunday.")
     padded = score("The museum opened in 1994. It was designed by Frank Gehry.")
-    assert padded["entailment"] < THRESHOLD <= grounded["entailment"]
+    assert padded[DEFAULT.name] < THRESHOLD <= grounded[DEFAULT.name]
 
 
 def test_score_command_records_every_row_with_nli_scores(tmp_path):
@@ -96,7 +95,7 @@ def test_score_command_records_every_row_with_nli_scores(tmp_path):
     assert result.exit_code == 0, result.output
     assert "3 rows, 1 could not be scored" in result.output
     assert re.search(r"grounding_nli\s+1/2 pass", result.output)
-    query = 'SELECT "grounding_nli.entailment" AS s FROM candidate_scores ORDER BY sample_index'
+    query = f'SELECT "grounding_nli.{DEFAULT.name}" AS s FROM candidate_scores ORDER BY sample_index'
     out = CliRunner().invoke(cli, ["sql", query, "--db", str(db), "--format", "json"]).output
     values = [r["s"] for r in json.loads(out)]
     assert values[0] >= THRESHOLD > values[1] and values[2] is None

@@ -208,6 +208,22 @@ def wice_examples(
     return out
 
 
+def wice_premises(
+    row: dict, claim: str, max_length: int, count: TokenCounter = estimate_tokens
+) -> list[str]:
+    """The premises a WiCE claim is trained against: the evidence selected for it within the
+    token budget, and its annotated oracle chunks alone when there are any."""
+    budget = premise_budget(claim, max_length, count)
+    premises = [select_evidence(row["evidence"], claim, budget, count)]
+    meta = row.get("meta", {})
+    oracle = set(meta.get("oracle_idx") or [])
+    pairs = zip(row["evidence"], meta.get("chunk_idx", []), strict=False)
+    chunks = [chunk for chunk, idx in pairs if idx in oracle]
+    if chunks:
+        premises.append(select_evidence(chunks, claim, budget, count))
+    return list(dict.fromkeys(premises))
+
+
 def wice_oracle_examples(
     rows: Iterable[dict], max_length: int, count: TokenCounter = estimate_tokens
 ) -> list[Example]:

@@ -398,6 +398,39 @@ def generate(
     return out
 
 
+EDIT_CLAIM: tuple[Transform, ...] = (swap_number, swap_month, swap_entity, negate, antonym)
+
+
+def edited_claims(
+    records: Sequence[dict], seed: int, premise_for: Callable[[dict, str], list[str]]
+) -> list[Example]:
+    """Minimal pairs from human-written claims: a WiCE claim the evidence supports, with one
+    fact changed (number, month, name, negation or antonym), against the same evidence.
+
+    The edited claims are paraphrases, not copies of a document sentence, so the model cannot
+    learn to spot an edit by matching the premise word for word; this is what a subtly wrong
+    summary or answer looks like. ``premise_for(row, claim)`` returns the premises to pair the
+    claim with (the selected evidence, the annotated oracle chunks).
+    """
+    rng = random.Random(seed)
+    out: list[Example] = []
+    for row in records:
+        if row.get("label") != "supported":
+            continue
+        claim = row["claim"].strip()
+        doc = Document(tuple(clean_evidence(c) for c in row["evidence"]), rich=True)
+        transforms = list(EDIT_CLAIM)
+        rng.shuffle(transforms)
+        for transform in transforms:
+            edited = transform(claim, doc, rng)
+            if edited and edited != claim:
+                group = str(row.get("meta", {}).get("claim_title", claim))
+                for premise in premise_for(row, edited):
+                    out.append(Example(premise, edited, "contradiction", "claim_edit", group))
+                break
+    return out
+
+
 def from_splits(
     wice_train_records: Sequence[dict], snli_train_premises: Sequence[str], n: int, seed: int
 ) -> list[Example]:

