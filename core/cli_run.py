@@ -10,6 +10,7 @@ import click
 
 from groundset.core.cli_common import db_option, graceful, plugins_with_warnings
 from groundset.core.engine import BatchReport, RunSummary
+from groundset.core.errors import ConfigError
 from groundset.core.queries import pass_rates
 from groundset.core.runner import PreparedRun, prepare_run, start_run
 from groundset.core.settings import Settings, apply_override, load_config, settings_from_config
@@ -38,6 +39,9 @@ FLAG_KEYS = {
 def build_settings(config_path: str | None, flags: dict, assignments: tuple[str, ...]) -> Settings:
     """Config file, then explicit flags, then ``--set`` assignments: the last one wins."""
     config = load_config(config_path) if config_path else {}
+    for name, value in config.items():  # flags below write into these tables
+        if not isinstance(value, dict) and name in ("run", "documents", "store", "backends"):
+            raise ConfigError(f"{config_path}: {name} must be a table, e.g. [{name}]")
     for flag, key in FLAG_KEYS.items():
         if flags.get(flag) is not None:
             section, name = key.split(".")

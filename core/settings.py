@@ -28,6 +28,10 @@ __all__ = [
     "settings_from_config",
 ]
 
+#: upper bound of the run's counts (prompts per document, batch size, rounds): a value past it
+#: is a typo, and planning it would run out of memory before saying so
+LIMIT = 100_000
+
 SECTIONS = (
     "run", "documents", "generation", "store", "pricing", "accept", "strategies", "backends",
     "validators",
@@ -216,10 +220,16 @@ def settings_from_config(
 
 def _check_ranges(settings: Settings) -> None:
     checks = [
-        (settings.run.batch_size >= 1, "run.batch_size must be at least 1"),
-        (settings.run.samples_per_document >= 1, "run.samples_per_document must be at least 1"),
-        (settings.run.target is None or settings.run.target >= 1, "run.target must be at least 1"),
-        (settings.run.max_rounds >= 1, "run.max_rounds must be at least 1"),
+        (1 <= settings.run.batch_size <= LIMIT, f"run.batch_size must be 1 to {LIMIT:,}"),
+        (
+            1 <= settings.run.samples_per_document <= LIMIT,
+            f"run.samples_per_document must be 1 to {LIMIT:,}",
+        ),
+        (
+            settings.run.target is None or 1 <= settings.run.target <= LIMIT**2,
+            f"run.target must be 1 to {LIMIT**2:,}",
+        ),
+        (1 <= settings.run.max_rounds <= LIMIT, f"run.max_rounds must be 1 to {LIMIT:,}"),
         (
             settings.run.on_validator_error in ("fail_closed", "fail_open"),
             'run.on_validator_error must be "fail_closed" or "fail_open"',

@@ -44,6 +44,10 @@ __all__ = [
 ]
 
 
+#: the longest a mock generate() call may be told to take
+MAX_DELAY_S = 600.0
+
+
 @dataclass(frozen=True)
 class MockOptions:
     #: outputs returned in turn; when used up the queue starts again
@@ -65,6 +69,11 @@ class MockBackend(Backend):
         super().__init__(options)
         if not self.options.outputs:
             raise ConfigError("backends.mock.outputs: give at least one output")
+        if not 0 <= self.options.delay_s <= MAX_DELAY_S:
+            raise ConfigError(
+                f"backends.mock.delay_s: expected 0 to {MAX_DELAY_S} seconds,"
+                f" got {self.options.delay_s!r}"
+            )
         self._outputs = itertools.cycle(self.options.outputs)
         self.calls: list[tuple[list[Prompt], GenerationParams]] = []
 

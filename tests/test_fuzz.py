@@ -193,6 +193,8 @@ def assign(config: dict, key: str, value: object) -> dict:
             table[name] = {}
         table = table[name]
     table[last] = value
+    if isinstance(config.get("run"), dict):  # never fall back to the default (a real) model
+        config["run"].setdefault("backend", "mock")
     return config
 
 
