@@ -73,7 +73,7 @@ def test_set_overrides_parse_toml_values_and_plain_words():
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"run": {"batch_size": 0}}, "run.batch_size must be at least 1"),
+        ({"run": {"batch_size": 0}}, "run.batch_size must be 1 to 100,000"),
         ({"generation": {"top_p": 1.5}}, "generation.top_p must be in"),
         ({"run": {"samples_per_document": True}}, "expected int, got bool"),
         ({"backends": {"huggingface": 3}}, "[backends] must hold one table per plugin"),
