@@ -19,7 +19,14 @@ from groundset.core.errors import StoreError
 from groundset.core.migrations import apply_migrations, check_not_newer, pending_migrations
 from groundset.core.phases import mark
 from groundset.core.records import Metric
-from groundset.core.sharing import Notify, WriterLock, connect, readers_waiting, wait_for_readers
+from groundset.core.sharing import (
+    Notify,
+    WriterLock,
+    _first_line,
+    connect,
+    readers_waiting,
+    wait_for_readers,
+)
 
 __all__ = ["DEFAULT_DB", "QueryResult", "Store", "quote_identifier"]
 
@@ -431,10 +438,6 @@ def _write_failed(error: BaseException) -> bool:
         marker in text
         for marker in ("could not write", "no space", "file too large", "disk full", "read-only")
     )
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def as_json(value: Any) -> str:
