@@ -123,6 +123,16 @@ class HuggingFaceBackend(Backend):
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
         self._loaded: _Loaded | None = None
+        # one batch on the model at a time, also when the engine hands over the next one early
+        self._generating = threading.Lock()
+
+    @property  # type: ignore[override]
+    def overlaps_validation(self) -> bool:  # type: ignore[override]
+        """On a GPU the model generates the next batch while the validators score this one on
+        the CPU; on a CPU both would compete for the same cores, so batches take turns."""
+        self.load()
+        assert self._loaded is not None
+        return getattr(self._loaded.device, "type", "cpu") == "cuda"
 
     @property
     def model_id(self) -> str:
@@ -150,6 +160,10 @@ class HuggingFaceBackend(Backend):
         if not prompts:
             return []
         self.load()
+        with self._generating:
+            return self._generate(prompts, params)
+
+    def _generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
         encoded = [self._encode(prompt) for prompt in prompts]
         results: list[Generation | None] = [self._check(item, params) for item in encoded]
         todo = [i for i, result in enumerate(results) if result is None]

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from groundset.core.analysis import apply_policy, compare_runs, recorded_policies, sweep
-from groundset.core.cli_common import FORMATS, db_option, run_option
+from groundset.core.cli_common import FORMATS, db_option, run_option, store_path
 from groundset.core.errors import ConfigError
 from groundset.core.policies import parse_policies
 from groundset.core.settings import load_config
@@ -27,7 +27,7 @@ def accept(config: str | None, policy_name: str, run_ref: str, db: str | None) -
 
     The policy comes from CONFIG's [accept.NAME] table, or else from the config the run was
     made with. Verdicts land in policy_results (view: accepted), beside the policy's rules."""
-    with Store(db or DEFAULT_DB) as store:
+    with Store(store_path(db, config)) as store:
         run_id = store.resolve_run(run_ref)
         if config:
             policies = parse_policies(load_config(config), config)

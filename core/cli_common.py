@@ -12,7 +12,14 @@ from groundset.core.interrupts import graceful_interrupts
 from groundset.core.manager import LoadedPlugins, get_plugins
 from groundset.core.store import DEFAULT_DB
 
-__all__ = ["FORMATS", "db_option", "graceful", "plugins_with_warnings", "run_option"]
+__all__ = [
+    "FORMATS",
+    "db_option",
+    "graceful",
+    "plugins_with_warnings",
+    "run_option",
+    "store_path",
+]
 
 #: output formats of the commands that print tables
 FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
@@ -24,6 +31,21 @@ db_option = click.option(
     default=None,
     help=f"DuckDB store file [default: {DEFAULT_DB}, or [store] db in the config]",
 )
+
+
+def store_path(db: str | None, config: str | None) -> str:
+    """``--db``, else the ``[store] db`` of CONFIG (as ``groundset run CONFIG`` wrote it), else
+    the default file."""
+    if db:
+        return db
+    if config:
+        from groundset.core.settings import load_config
+
+        store = load_config(config).get("store")
+        if isinstance(store, dict) and isinstance(store.get("db"), str) and store["db"]:
+            return store["db"]
+    return DEFAULT_DB
+
 
 run_option = click.option(
     "--run",

@@ -183,7 +183,8 @@ def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flag
 
 def _load(prepared: PreparedRun) -> None:
     backend = prepared.plugins.backend
-    action = "connecting to" if backend.overlaps_validation else "loading model"
+    # the class attribute: a backend may decide per instance once its model is loaded
+    action = "connecting to" if type(backend).overlaps_validation is True else "loading model"
     click.echo(f"{action} {backend.backend_id}: {backend.model_id} ...", err=True)
     backend.load()
 

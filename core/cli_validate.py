@@ -7,13 +7,19 @@ from pathlib import Path
 
 import click
 
-from groundset.core.cli_common import db_option, graceful, plugins_with_warnings, run_option
+from groundset.core.cli_common import (
+    db_option,
+    graceful,
+    plugins_with_warnings,
+    run_option,
+    store_path,
+)
 from groundset.core.errors import ConfigError
 from groundset.core.factory import create_plugin
 from groundset.core.queries import pass_rates
 from groundset.core.rescoring import rescore_run
 from groundset.core.settings import apply_override, load_config, settings_from_config
-from groundset.core.store import DEFAULT_DB, Store
+from groundset.core.store import Store
 
 __all__ = ["validate"]
 
@@ -74,7 +80,7 @@ def validate(
     if not progress:
         os.environ["TQDM_DISABLE"] = os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     instances = _validators(config, validators, assignments)
-    with Store(db or DEFAULT_DB) as store:
+    with Store(store_path(db, config)) as store:
         run_id = store.resolve_run(run_ref)
         total = store.query("SELECT count(*) FROM candidates WHERE run_id = ?", [run_id]).rows[0][0]
         with tqdm(

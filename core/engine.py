@@ -23,6 +23,7 @@ from groundset.core.records import (
     GenerationParams,
     ParsedCandidate,
     PlannedPrompt,
+    Prompt,
     content_hash,
 )
 from groundset.core.scoring import score_candidates
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkItem:
     """One prompt to complete: the unit of resumption, identified by a content hash."""
 
@@ -166,7 +167,15 @@ def _error_candidate(run_id: str, item: WorkItem, generation: Generation) -> Can
     return Candidate(candidate_id, run_id, item.work_id, item.planned.document, {}, generation.text)
 
 
-def _rows(run_id: str, item: WorkItem, gen: Generation, cand: Candidate, index: int, params: str):
+def _rows(
+    run_id: str,
+    item: WorkItem,
+    prompt_id: str,
+    gen: Generation,
+    cand: Candidate,
+    index: int,
+    params: str,
+) -> dict[str, Any]:
     status = "error" if gen.error is not None else ("ok" if cand.parsed else "parse_failed")
     return {
         "candidate_id": cand.candidate_id,
@@ -176,7 +185,7 @@ def _rows(run_id: str, item: WorkItem, gen: Generation, cand: Candidate, index: 
         "batch_index": item.batch_index,
         "sample_index": item.sample_index,
         "document_id": item.planned.document.document_id,
-        "prompt_id": item.planned.prompt.prompt_id,
+        "prompt_id": prompt_id,
         "fields": as_json(cand.fields) if status == "ok" else None,
         "raw_output": cand.raw_output,
         "parse_ok": status == "ok",
@@ -202,8 +211,7 @@ def _document_row(doc: Document) -> dict[str, Any]:
     }
 
 
-def _prompt_row(item: WorkItem) -> dict[str, Any]:
-    prompt = item.planned.prompt
+def _prompt_row(prompt: Prompt) -> dict[str, Any]:
     messages = as_json(list(prompt.messages)) if prompt.messages is not None else None
     return {"prompt_id": prompt.prompt_id, "text": prompt.text, "messages": messages}
 
@@ -213,18 +221,28 @@ def _params(batch: list[WorkItem], plugins: RunPlugins, settings: Settings) -> G
     return settings.generation.params(batch_seed(settings.run.seed, batch[0].batch_index), stop)
 
 
-def generate_batch(
-    batch: list[WorkItem], plugins: RunPlugins, settings: Settings
-) -> list[Generation]:
-    """The backend's generations for one batch, in order."""
-    mark("generate", batch[0].batch_index)
+#: a batch's prompts, rendered when it runs, and the backend's generations for them in order
+Generated = tuple[list[Prompt], list[Generation]]
+
+
+def generate_batch(batch: list[WorkItem], plugins: RunPlugins, settings: Settings) -> Generated:
+    """Render one batch's prompts and generate them."""
     return _generate(batch, plugins, _params(batch, plugins, settings))
 
 
-def _generate(
-    batch: list[WorkItem], plugins: RunPlugins, params: GenerationParams
-) -> list[Generation]:
-    return plugins.backend.generate([i.planned.prompt for i in batch], params)
+def _generate(batch: list[WorkItem], plugins: RunPlugins, params: GenerationParams) -> Generated:
+    mark("generate", batch[0].batch_index)
+    prompts = [item.planned.prompt for item in batch]
+    return prompts, plugins.backend.generate(prompts, params)
+
+
+@dataclass
+class _Recorded:
+    """What the store already holds for the running plan, so a batch sends only what is new:
+    each document once, and a delete of earlier error rows only for prompts that have them."""
+
+    documents: set[str] = field(default_factory=set)
+    error_work_ids: set[str] | None = None  # None: unknown, replace every prompt's error rows
 
 
 def run_batch(
@@ -233,15 +251,14 @@ def run_batch(
     batch: list[WorkItem],
     plugins: RunPlugins,
     settings: Settings,
-    generations: list[Generation] | None = None,
+    generated: Generated | None = None,
+    recorded: _Recorded | None = None,
 ) -> BatchReport:
-    """Generate (unless ``generations`` are given), parse, score and record one batch, in one
+    """Generate (unless ``generated`` is given), parse, score and record one batch, in one
     transaction."""
     params = _params(batch, plugins, settings)
     stop = params.stop
-    if generations is None:
-        mark("generate", batch[0].batch_index)
-        generations = _generate(batch, plugins, params)
+    prompts, generations = generated or _generate(batch, plugins, params)
     if len(generations) != len(batch):
         raise PluginError(
             f"backend {plugins.backend.backend_id!r} returned {len(generations)} generations"
@@ -249,22 +266,33 @@ def run_batch(
         )
     params_json = as_json({k: v for k, v in vars(params).items() if k != "stop"} | {"stop": stop})
     rows, candidates, errors = [], [], 0
-    for item, generation in zip(batch, generations, strict=True):
+    for item, prompt, generation in zip(batch, prompts, generations, strict=True):
+        prompt_id = prompt.prompt_id
         if generation.error is not None:
             errors += 1
             cand = _error_candidate(run_id, item, generation)
-            rows.append(_rows(run_id, item, generation, cand, 0, params_json))
+            rows.append(_rows(run_id, item, prompt_id, generation, cand, 0, params_json))
         for index, cand in _candidates(run_id, item, generation, plugins.strategy):
             candidates.append(cand)
-            rows.append(_rows(run_id, item, generation, cand, index, params_json))
+            rows.append(_rows(run_id, item, prompt_id, generation, cand, index, params_json))
     details: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     closed = settings.run.on_validator_error == "fail_closed"
     mark("validate", batch[0].batch_index)
     scores = score_candidates(plugins.validators, candidates, details, failures, closed)
-    documents = [_document_row(i.planned.document) for i in batch]
-    prompts = [_prompt_row(i) for i in batch]
-    store.record_batch(run_id, documents, prompts, rows, scores, details, failures)
+    recorded = recorded or _Recorded()
+    documents = []
+    for item in batch:
+        document = item.planned.document
+        if document.document_id not in recorded.documents:
+            recorded.documents.add(document.document_id)
+            documents.append(_document_row(document))
+    prompt_rows = [_prompt_row(p) for p in prompts]
+    errors_known = recorded.error_work_ids
+    retried = errors_known is None or any(i.work_id in errors_known for i in batch)
+    store.record_batch(
+        run_id, documents, prompt_rows, rows, scores, details, failures, replace_errors=retried
+    )
     parse_failures = sum(1 for c in candidates if not c.parsed)
     broken = sorted({f["validator"] for f in failures})
     return BatchReport(
@@ -274,7 +302,7 @@ def run_batch(
 
 def _generations(
     batches: list[list[WorkItem]], plugins: RunPlugins, settings: Settings
-) -> Iterator[tuple[list[WorkItem], list[Generation] | None]]:
+) -> Iterator[tuple[list[WorkItem], Generated | None]]:
     """Each batch with its generations. A backend that waits on a server
     (``overlaps_validation``) is handed the next batch while this one is still in flight, and
     generates it while this one is parsed, scored and recorded: its requests never wait for a
@@ -290,11 +318,11 @@ def _generations(
             ahead.submit(generate_batch, batch, plugins, settings) for batch in batches[:_LOOKAHEAD]
         )
         for index, batch in enumerate(batches):
-            generations = pending.popleft().result()
+            generated = pending.popleft().result()
             if index + _LOOKAHEAD < len(batches):
                 following = batches[index + _LOOKAHEAD]
                 pending.append(ahead.submit(generate_batch, following, plugins, settings))
-            yield batch, generations
+            yield batch, generated
     finally:
         ahead.shutdown(wait=False, cancel_futures=True)
 
@@ -329,6 +357,7 @@ def execute_plan(
     plans). Prompts recorded as backend errors count as not recorded: this run retries them and
     replaces their rows."""
     done = store.completed_work_ids(run_id)
+    recorded = _Recorded(error_work_ids=store.error_work_ids(run_id))
     summary = RunSummary(run_id, planned=len(items))
     summary.already_done = sum(1 for i in items if i.work_id in done)
     batches: dict[int, list[WorkItem]] = {}
@@ -340,8 +369,8 @@ def execute_plan(
         replay_recorded(store, run_id, plugins.validators)
     try:
         batch_started = time.perf_counter()
-        for batch, generations in _generations(list(batches.values()), plugins, settings):
-            report = run_batch(store, run_id, batch, plugins, settings, generations)
+        for batch, generated in _generations(list(batches.values()), plugins, settings):
+            report = run_batch(store, run_id, batch, plugins, settings, generated, recorded)
             summary.batches.append(report)
             summary.generated += report.prompts
             summary.candidates += report.candidates

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,15 @@ __all__ = [
 ]
 
 
+#: one encoder for every id: ``json.dumps`` with options builds a new encoder on each call, which
+#: cost more than the hashing itself (the output is the same)
+_ID_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def content_hash(*parts: Any) -> str:
     """A stable sha256 of JSON-encoded parts: the same content gives the same id in any process
     (Python's ``hash()`` is salted per process, so it never names stored rows)."""
-    payload = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_ID_ENCODER.encode(parts).encode("utf-8")).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
@@ -48,8 +54,8 @@ class Document:
     source: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def document_id(self) -> str:
+    @cached_property
+    def document_id(self) -> str:  # cached: the engine asks for it several times a candidate
         return content_hash("document", self.title, self.text)[:32]
 
 
@@ -61,17 +67,39 @@ class Prompt:
     text: str
     messages: tuple[dict[str, str], ...] | None = None
 
-    @property
+    @cached_property
     def prompt_id(self) -> str:
         return content_hash("prompt", self.text, self.messages)[:32]
 
 
-@dataclass(frozen=True)
 class PlannedPrompt:
-    """One prompt a strategy plans for one document and sample."""
+    """One prompt a strategy plans for one document and sample.
 
-    document: Document
-    prompt: Prompt
+    ``prompt`` may be given as a function that renders it: the engine then renders it when its
+    batch runs and lets go of it after, so a plan of a million prompts holds a million small
+    recipes, not a million rendered prompts (a few GB). Rendering must give the same prompt
+    every time."""
+
+    __slots__ = ("_prompt", "document")
+
+    def __init__(self, document: Document, prompt: Prompt | Callable[[], Prompt]) -> None:
+        self.document = document
+        self._prompt = prompt
+
+    @property
+    def prompt(self) -> Prompt:
+        prompt = self._prompt
+        return prompt if isinstance(prompt, Prompt) else prompt()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PlannedPrompt):
+            return NotImplemented
+        return (self.document, self.prompt) == (other.document, other.prompt)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PlannedPrompt(document={self.document!r}, prompt={self.prompt!r})"
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,9 @@ class MockOptions:
     fail_after_calls: int | None = None
     #: seconds each generate() call takes, to stand for a model (interrupts, concurrency)
     delay_s: float = 0.0
+    #: keep every call's prompts in ``calls``; turn off for long runs (benchmarks), where the
+    #: history would hold every rendered prompt
+    history: bool = True
 
 
 class MockBackend(Backend):
@@ -87,7 +90,7 @@ class MockBackend(Backend):
             raise RuntimeError(f"mock backend failing after {limit} calls")
         if self.options.delay_s:
             time.sleep(self.options.delay_s)
-        self.calls.append((list(prompts), params))
+        self.calls.append((list(prompts) if self.options.history else [], params))
         return [
             Generation(
                 text=next(self._outputs),

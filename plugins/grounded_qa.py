@@ -11,6 +11,7 @@ document instead, and :func:`parse_output` accepts outputs that start with the q
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -305,8 +306,9 @@ class GroundedQA(Strategy):
             target = format_target(document)
             pool = [e for e in self.examples if not _same_text(e, target, document)]
             for _ in range(samples):
-                prompt = self._prompt(self._choose(pool, rng), target)
-                planned.append(PlannedPrompt(document=document, prompt=prompt))
+                # rendered when its batch runs: a rendered prompt is ~8 KB, a recipe ~0.2 KB
+                render = functools.partial(self._prompt, self._choose(pool, rng), target)
+                planned.append(PlannedPrompt(document=document, prompt=render))
         return planned
 
     def stop_sequences(self) -> tuple[str, ...]:

@@ -243,11 +243,11 @@ def test_a_server_backend_generates_the_next_batch_while_this_one_is_recorded(
     overlapped = []
     record = Store.record_batch
 
-    def record_after_next_generation(self, run_id, documents, prompts, candidates, *rest):
+    def record_after_next_generation(self, run_id, documents, prompts, candidates, *rest, **kw):
         batch = candidates[0]["batch_index"]
         if batch + 1 < len(PipelinedBackend.started):
             overlapped.append(PipelinedBackend.started[batch + 1].wait(timeout=5))
-        return record(self, run_id, documents, prompts, candidates, *rest)
+        return record(self, run_id, documents, prompts, candidates, *rest, **kw)
 
     with registered_plugin(PipelinedPlugin(), "pipelined"):
         settings = _settings(config, db, run={"backend": "pipelined"})

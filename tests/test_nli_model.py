@@ -95,7 +95,9 @@ def test_score_command_records_every_row_with_nli_scores(tmp_path):
     assert result.exit_code == 0, result.output
     assert "3 rows, 1 could not be scored" in result.output
     assert re.search(r"grounding_nli\s+1/2 pass", result.output)
-    query = f'SELECT "grounding_nli.{DEFAULT.name}" AS s FROM candidate_scores ORDER BY sample_index'
+    query = (
+        f'SELECT "grounding_nli.{DEFAULT.name}" AS s FROM candidate_scores ORDER BY sample_index'
+    )
     out = CliRunner().invoke(cli, ["sql", query, "--db", str(db), "--format", "json"]).output
     values = [r["s"] for r in json.loads(out)]
     assert values[0] >= THRESHOLD > values[1] and values[2] is None
