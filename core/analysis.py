@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import pyarrow.compute as pc
+
 from groundset.core.errors import ConfigError
 from groundset.core.policies import Policy, parse_policies
 from groundset.core.store import Store, quote_identifier
@@ -73,25 +75,27 @@ def sweep(store: Store, run_id: str, metric: str, steps: int = 20) -> tuple[list
     validator = metric.split(".", 1)[0]
     column = f"cs.{quote_identifier(metric)}"
     others = (
-        "NOT EXISTS (SELECT 1 FROM validator_results v WHERE v.candidate_id = cs.candidate_id"
-        " AND v.validator <> ? AND NOT v.passed)"
+        "NOT EXISTS (SELECT 1 FROM default_failures f WHERE f.candidate_id = cs.candidate_id"
+        " AND f.validator <> ?)"
     )
     values = store.arrow(
         f"SELECT {column} AS value FROM candidate_scores cs"
         f" WHERE cs.run_id = ? AND cs.parse_ok AND {others}",
         [run_id, validator],
     ).column("value")
-    observed = [v for v in values.to_pylist() if v is not None]
     base = len(values)
-    if not observed:
+    observed = pc.drop_null(values)
+    if not len(observed):
         return [], base
-    low, high = min(observed), max(observed)
+    bounds = pc.min_max(observed)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
     grid = (
         sorted({low + (high - low) * i / steps for i in range(steps + 1)}) if high > low else [low]
     )
+    compare = pc.greater_equal if higher else pc.less_equal
     rows = []
-    for threshold in grid:
-        passing = sum(1 for v in observed if (v >= threshold if higher else v <= threshold))
+    for threshold in grid:  # one vectorised pass over the values per threshold
+        passing = pc.sum(compare(observed, threshold)).as_py() or 0
         rows.append(SweepRow(threshold, passing, passing / base if base else 0.0))
     return rows, base
 

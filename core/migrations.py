@@ -221,6 +221,45 @@ def m005_validator_failures(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m006_fast_latest_scores(db: duckdb.DuckDBPyConnection) -> None:
+    """``latest_scores`` without a window over every score. Only a validator that re-scored a
+    run (``groundset validate`` with a new version) can leave two scores for one (candidate,
+    metric); ``rescored`` lists those (run, validator) pairs, and only their rows are ranked.
+    The rest are read as they are: at a million candidates the window cost seconds on every
+    view built on it. ``default_failures`` is each latest score outside its metric's default
+    threshold: a filter, where ``validator_results`` groups (and so cheaper to ask "does any
+    validator reject this candidate")."""
+    db.execute(
+        """
+        CREATE TABLE rescored (
+            run_id VARCHAR NOT NULL,
+            validator VARCHAR NOT NULL,
+            PRIMARY KEY (run_id, validator)
+        );
+        INSERT INTO rescored
+        SELECT DISTINCT run_id, validator FROM scores
+        GROUP BY run_id, candidate_id, validator, metric HAVING count(*) > 1;
+        CREATE OR REPLACE VIEW latest_scores AS
+        SELECT * FROM scores s
+        WHERE NOT EXISTS (
+            SELECT 1 FROM rescored r WHERE r.run_id = s.run_id AND r.validator = s.validator)
+        UNION ALL
+        SELECT * FROM (
+            SELECT s.* FROM scores s
+            SEMI JOIN rescored r ON r.run_id = s.run_id AND r.validator = s.validator)
+        QUALIFY row_number() OVER (
+            PARTITION BY candidate_id, validator, metric ORDER BY created_at DESC) = 1;
+        CREATE VIEW default_failures AS
+        SELECT s.run_id, s.candidate_id, s.validator, s.metric, s.value, m.default_threshold
+        FROM latest_scores s JOIN metrics m USING (validator, metric)
+        WHERE m.default_threshold IS NOT NULL
+          AND NOT CASE WHEN m.higher_is_better THEN s.value >= m.default_threshold
+                       ELSE s.value <= m.default_threshold END;
+        """
+    )
+
+
 def _groundset_version() -> str:
     try:
         return importlib.metadata.version("groundset")

@@ -62,6 +62,17 @@ def _already_scored(store: Store, run_id: str, validator: Validator) -> set[str]
     return {r[0] for r in rows}
 
 
+def _scored_by_another_version(store: Store, run_id: str, validator: Validator) -> bool:
+    """Would this validator's scores sit beside older ones (so ``latest_scores`` must rank)?"""
+    return bool(
+        store.query(
+            "SELECT 1 FROM scores WHERE run_id = ? AND validator = ? AND validator_version <> ?"
+            " LIMIT 1",
+            [run_id, validator.validator_id, version_tag(validator)],
+        ).rows
+    )
+
+
 def rescore_run(
     store: Store,
     run_id: str,
@@ -75,6 +86,8 @@ def rescore_run(
     summary = RescoreSummary(run_id, candidates=len(candidates))
     store.register_metrics(declarations(validators))
     for validator in validators:
+        if _scored_by_another_version(store, run_id, validator):
+            store.mark_rescored(run_id, validator.validator_id)
         done = _already_scored(store, run_id, validator)
         todo = [c for c in candidates if c.candidate_id not in done]
         if validator.stateful and todo:

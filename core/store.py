@@ -318,6 +318,13 @@ class Store:
             mark("commit", len(candidates))  # inside the open transaction
         mark("committed", len(candidates))
 
+    def mark_rescored(self, run_id: str, validator: str) -> None:
+        """Before a validator adds a second version of scores to a run: ``latest_scores`` ranks
+        this (run, validator)'s rows by time from now on (its other rows are read as they are).
+        """
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO rescored VALUES (?, ?)", [run_id, validator])
+
     def record_scores(
         self,
         run_id: str,
@@ -426,8 +433,8 @@ class Store:
         )
         self.db.execute(
             "CREATE OR REPLACE VIEW accepted_default AS SELECT cs.* FROM candidate_scores cs"
-            " WHERE cs.parse_ok AND NOT EXISTS (SELECT 1 FROM validator_results v"
-            " WHERE v.candidate_id = cs.candidate_id AND NOT v.passed)"
+            " WHERE cs.parse_ok AND NOT EXISTS (SELECT 1 FROM default_failures v"
+            " WHERE v.candidate_id = cs.candidate_id)"
             # a validator that failed on the candidate's batch rejects it (fail-closed) until
             # a later `groundset validate` scores it
             " AND NOT EXISTS (SELECT 1 FROM validator_failures f"

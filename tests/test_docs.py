@@ -151,6 +151,11 @@ def cookbook_store(tmp_path_factory) -> Path:
         )  # fmt: skip
         for policy in policies.values():
             apply_policy(store, policy, run_id)
+        # a second version of one validator's scores, as `groundset validate` would add
+        from groundset.core.rescoring import rescore_run
+        from groundset.validators.overlap import OverlapValidator
+
+        rescore_run(store, run_id, [OverlapValidator(OverlapValidator.Options(lowercase=False))])
     exported = CliRunner().invoke(
         cli, ["export", "--db", str(db), "-o", str(root / "qa.jsonl"), "--policy", "lenient"]
     )

@@ -93,3 +93,28 @@ def test_a_failed_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):
     applied, columns = _schema(path)
     assert applied == sorted(name for name, _ in migrations.MIGRATIONS)
     assert "status" in columns
+
+
+def test_scores_rescored_before_m006_are_found_so_latest_scores_keeps_one_per_metric(tmp_path):
+    """A store re-scored by a version without ``rescored``: the migration finds the pairs with
+    two versions from the scores themselves."""
+    path = tmp_path / "old.duckdb"
+    _old_store(path)
+    with duckdb.connect(str(path)) as db:
+        for name, step in migrations.MIGRATIONS[1:]:
+            if name == "m006_fast_latest_scores":
+                break
+            step(db)
+            db.execute("INSERT INTO schema_migrations (name) VALUES (?)", [name])
+        db.execute(
+            "INSERT INTO scores (candidate_id, run_id, validator, metric, value,"
+            " validator_version, created_at) VALUES"
+            " ('a', 'r', 'overlap', 'rouge_l', 0.2, '1', '2026-01-01'),"
+            " ('a', 'r', 'overlap', 'rouge_l', 0.7, '1+b', '2026-02-01'),"
+            " ('a', 'r', 'format', 'ok', 1.0, '1', '2026-01-01')"
+        )
+    with Store(path, read_only=True) as store:  # migrates first
+        latest = store.query("SELECT validator, value FROM latest_scores ORDER BY validator").rows
+        rescored = store.query("SELECT run_id, validator FROM rescored").rows
+    assert latest == [("format", 1.0), ("overlap", 0.7)]
+    assert rescored == [("r", "overlap")]
