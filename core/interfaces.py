@@ -91,7 +91,9 @@ class Strategy(_Plugin):
         self, documents: Sequence[Document], samples: int, rng: random.Random
     ) -> list[PlannedPrompt]:
         """``samples`` prompts per document. Use only ``rng`` for randomness: the plan must be
-        the same every time the same config runs, or resuming would redo work."""
+        the same every time the same config runs, or resuming would redo work. A planned prompt
+        may hold a function that renders it (drawn choices bound in), so large plans stay small
+        until each batch runs: see :class:`PlannedPrompt`."""
         raise NotImplementedError
 
     def plan_round(

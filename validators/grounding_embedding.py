@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from groundset.core import Candidate, Metric, Register, Validator, hookimpl
 from groundset.validators.models import DEFAULT_EMBEDDING_MODEL, embedder
 from groundset.validators.sentences import split_claims, split_sentences
@@ -47,13 +49,26 @@ class GroundingEmbeddingValidator(Validator):
         documents = model.document_sentences([c.document for c in candidates], split_sentences)
         claims = [split_claims(c.fields.get(self.options.field, "")) for c in candidates]
         vectors = model.encode([s for group in claims for s in group])
-        results, start = [], 0
+        # one matrix product per document, not per candidate: on a GPU the model is fast
+        # enough that small per-candidate products became a tenth of the time
+        rows: dict[int, list[int]] = {}  # a document's vectors -> rows of its candidates' claims
+        spans, start = [], 0
         for group, (_, doc_vectors) in zip(claims, documents, strict=True):
+            spans.append((start, start + len(group)))
+            if group and len(doc_vectors):
+                key = id(doc_vectors)
+                rows.setdefault(key, []).extend(range(start, start + len(group)))
+            start += len(group)
+        best_of = np.full(len(vectors), -1.0)
+        by_id = {id(doc_vectors): doc_vectors for _, doc_vectors in documents}
+        for key, indices in rows.items():
+            best_of[indices] = (vectors[indices] @ by_id[key].T).max(axis=1)
+        results = []
+        for group, (begin, end), (_, doc_vectors) in zip(claims, spans, documents, strict=True):
             if not group or len(doc_vectors) == 0:
                 results.append({"min_similarity": -1.0, "mean_similarity": -1.0})
                 continue
-            best = (vectors[start : start + len(group)] @ doc_vectors.T).max(axis=1)
-            start += len(group)
+            best = best_of[begin:end]
             results.append({"min_similarity": float(best.min()),
                             "mean_similarity": float(best.mean())})  # fmt: skip
         return results
