@@ -72,16 +72,14 @@ def sweep(store: Store, run_id: str, metric: str, steps: int = 20) -> tuple[list
         known = ", ".join(store.metric_columns()) or "none recorded yet"
         raise ConfigError(f"unknown metric {metric!r} (known: {known})")
     higher = bool(declared[0][0])
-    validator = metric.split(".", 1)[0]
-    column = f"cs.{quote_identifier(metric)}"
-    others = (
-        "NOT EXISTS (SELECT 1 FROM default_failures f WHERE f.candidate_id = cs.candidate_id"
-        " AND f.validator <> ?)"
-    )
+    validator, name = metric.split(".", 1)
+    # straight from latest_scores: the wide candidate_scores view would pivot every metric
     values = store.arrow(
-        f"SELECT {column} AS value FROM candidate_scores cs"
-        f" WHERE cs.run_id = ? AND cs.parse_ok AND {others}",
-        [run_id, validator],
+        "SELECT s.value FROM candidates c LEFT JOIN latest_scores s"
+        " ON s.candidate_id = c.candidate_id AND s.validator = ? AND s.metric = ?"
+        " WHERE c.run_id = ? AND c.parse_ok AND NOT EXISTS (SELECT 1 FROM default_failures f"
+        " WHERE f.candidate_id = c.candidate_id AND f.validator <> ?)",
+        [validator, name, run_id, validator],
     ).column("value")
     base = len(values)
     observed = pc.drop_null(values)
