@@ -263,3 +263,52 @@ def test_a_server_backend_generates_the_next_batch_while_this_one_is_recorded(
     assert overlapped == [True] and summary.generated == 4
     with Store(db, read_only=True) as a, Store(reference_db, read_only=True) as b:
         assert a.query(ROWS).rows == b.query(ROWS).rows
+
+
+def test_prompts_are_rendered_when_their_batch_runs_once_each(
+    tmp_path, write_config, mock_backend, monkeypatch
+):
+    from groundset.plugins.grounded_qa import GroundedQA
+
+    rendered: list[str] = []
+    render = GroundedQA._prompt
+
+    def counting(self, examples, target):
+        rendered.append(target)
+        return render(self, examples, target)
+
+    monkeypatch.setattr(GroundedQA, "_prompt", counting)
+    db = tmp_path / "s.duckdb"
+    prepared = prepare_run(_settings(write_config(), db, run={"samples_per_document": 3}))
+    assert rendered == []  # planning holds recipes only
+    with Store(db) as store:
+        summary = start_run(prepared, store)
+    assert len(rendered) == summary.generated == len(prepared.items) == 12
+    with Store(db, read_only=True) as store:
+        stored = store.query("SELECT count(*), count(DISTINCT prompt_id) FROM candidates").rows
+        texts = store.query("SELECT count(*) FROM prompts WHERE text LIKE '%[question]:'").rows
+    assert stored[0][0] == 12 and texts[0][0] == stored[0][1]
+
+
+def test_accept_and_validate_use_the_configs_store(
+    tmp_path, write_config, mock_backend, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from groundset.core.cli import cli
+
+    monkeypatch.chdir(tmp_path)  # where a default store would land
+    db = tmp_path / "elsewhere.duckdb"
+    config = write_config(
+        f'[store]\ndb = "{db}"\n[accept.loose]\nall = ["format.parsed >= 0"]\n'
+        '[backends.mock]\noutputs = ["[question]: Q?\\n[answer]: A."]\n'
+    )
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(config), "--no-progress"]).exit_code == 0
+    accepted = runner.invoke(cli, ["accept", str(config), "--policy", "loose"])
+    assert accepted.exit_code == 0, accepted.output
+    validated = runner.invoke(cli, ["validate", str(config), "--no-progress"])
+    assert validated.exit_code == 0, validated.output
+    with Store(db, read_only=True) as store:
+        assert store.query("SELECT count(*) FROM policy_results").rows[0][0] == 4
+    assert not (tmp_path / "groundset.duckdb").exists()

@@ -184,3 +184,9 @@ def test_a_prompt_that_cannot_run_fails_alone(backend: HuggingFaceBackend) -> No
     assert empty.error is not None and "empty" in empty.error
     assert empty.text == ""
     assert france.error is None and "paris" in france.text.lower()
+
+
+def test_on_the_cpu_batches_take_turns_with_the_validators(backend: HuggingFaceBackend) -> None:
+    """Overlapping generation with validation pays only on a GPU; on the CPU they would share
+    the same cores."""
+    assert backend.overlaps_validation is False
