@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import sys
 import tempfile
@@ -32,6 +31,8 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
+
+from results import save
 
 from groundset.core.runner import prepare_run, start_run
 from groundset.core.settings import settings_from_config
@@ -195,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             f" {'OK' if r['ok'] else 'MISSED'}"
         )
     if args.json:
-        stamp = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
-        args.json.write_text(json.dumps({**stamp, "results": results}, indent=2) + "\n")
+        save(args.json, {"results": results})
     return 0 if all(r["ok"] for r in results) else 1
 
 

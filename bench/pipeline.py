@@ -19,7 +19,6 @@ exits 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from results import save
 
 from groundset.core.hookspecs import hookimpl
 from groundset.core.interfaces import Validator
@@ -150,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 + f") {'OK' if r['ok'] else 'MISSED'}"
             )
     if args.json:
-        stamp = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
-        args.json.write_text(json.dumps({**stamp, "results": results}, indent=2) + "\n")
+        save(args.json, {"results": results})
     return 0 if all(r["ok"] for r in results) else 1
 
 

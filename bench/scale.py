@@ -253,10 +253,11 @@ def main(argv: list[str] | None = None) -> int:
             f" {resumed['decide_s']} s; {'OK' if ok else 'MISSED ' + str(checks)}"
         )
         if args.json:
-            stamp = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
-            report = {**stamp, "batch_size": args.batch_size, "documents": args.documents}
+            from results import save
+
+            report = {"batch_size": args.batch_size, "documents": args.documents}
             report |= {"sizes": rows, "resume": resumed, "exponent": exponent, "checks": checks}
-            args.json.write_text(json.dumps(report, indent=2) + "\n")
+            save(args.json, report)
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
             shutil.copy2(folder / "scale.duckdb", args.keep / "scale.duckdb")

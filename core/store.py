@@ -244,16 +244,16 @@ class Store:
 
     def completed_work_ids(self, run_id: str) -> set[str]:
         """Work recorded for good: prompts that failed in the backend are not, and run again."""
-        rows = self.db.execute(
-            "SELECT DISTINCT work_id FROM candidates WHERE run_id = ? AND status <> 'error'",
-            [run_id],
-        ).fetchall()
-        return {r[0] for r in rows}
+        return self._work_ids(run_id, "<>")
 
     def error_work_ids(self, run_id: str) -> set[str]:
         """Prompts of the run recorded as backend errors, which the next run retries."""
+        return self._work_ids(run_id, "=")
+
+    def _work_ids(self, run_id: str, error_op: str) -> set[str]:
         rows = self.db.execute(
-            "SELECT DISTINCT work_id FROM candidates WHERE run_id = ? AND status = 'error'",
+            f"SELECT DISTINCT work_id FROM candidates WHERE run_id = ? AND status {error_op}"
+            " 'error'",
             [run_id],
         ).fetchall()
         return {r[0] for r in rows}
