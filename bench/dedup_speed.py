@@ -25,6 +25,7 @@ import json
 import math
 import platform
 import random
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -317,7 +318,12 @@ def markdown(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+#: at the largest size
+SPEEDUP_TARGET = 100.0
+AGREEMENT_TARGET = 0.99
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,5000,20000")
     parser.add_argument("--full-max", type=int, default=1000, help="largest full baseline run")
@@ -342,7 +348,15 @@ def main() -> None:
             "growth_baseline": slopes(rows, "baseline_s"),
         }
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    last = rows[-1]
+    ok = last["speedup"] >= SPEEDUP_TARGET and last["agreement"] >= AGREEMENT_TARGET
+    print(
+        f"dedup: {last['n']} instructions, {last['speedup']:.0f}x Alpaca's loop (target >="
+        f" {SPEEDUP_TARGET:.0f}x), agreement {last['agreement']:.2%} (target >="
+        f" {AGREEMENT_TARGET:.0%}) {'OK' if ok else 'MISSED'}"
+    )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

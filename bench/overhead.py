@@ -197,7 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.json:
         save(args.json, {"results": results})
-    return 0 if all(r["ok"] for r in results) else 1
+    ok = all(r["ok"] for r in results)
+    share = "" if args.skip_local else f", framework {100 * results[-1]['framework_share']:.2f}%"
+    print(
+        f"overhead: {results[0]['candidates_per_s']} candidates/s (ratio {results[0]['ratio']}"
+        f" to {INSTANT_TARGET:.0f}){share} {'OK' if ok else 'MISSED'}"
+    )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

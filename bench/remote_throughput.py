@@ -21,6 +21,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -162,7 +163,11 @@ def _result(kind, path, latency, concurrency, count, elapsed, errors, server) ->
     }
 
 
-def main() -> None:
+#: share of the ideal concurrency / latency prompts a second
+TARGET = 0.9
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--concurrency", default="8,32,64")
@@ -193,7 +198,15 @@ def main() -> None:
             )
             + "\n"
         )
+    worst = min(results, key=lambda r: r["ratio"])
+    ok = worst["ratio"] >= TARGET
+    print(
+        f"remote: {len(results)} measurements, lowest ratio {worst['ratio']} ({worst['backend']}"
+        f" {worst['path']}, concurrency {worst['concurrency']}; target >= {TARGET})"
+        f" {'OK' if ok else 'MISSED'}"
+    )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

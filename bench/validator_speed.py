@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -130,11 +131,14 @@ def grounding_nli(cands: list[Candidate], batch: int) -> tuple[float, float]:
     return timed(lambda: [validator.score(p) for p in batches(cands, batch)], 1), timed(raw, 1)
 
 
+RATIO_TARGET = 0.9
+NLI_PAIRS_TARGET = 150.0
+
 BENCHES = {"relevance": relevance, "grounding_embedding": grounding_embedding,
            "grounding_nli": grounding_nli}  # fmt: skip
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=256)
     parser.add_argument("--batch", type=int, default=64)
@@ -163,7 +167,21 @@ def main() -> None:
         meta = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                 "candidates": args.candidates, "batch": args.batch}  # fmt: skip
         args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    if not results:
+        print("validator speed: nothing measured MISSED")
+        return 1
+    worst = min(results, key=lambda r: r["ratio"])
+    pairs = [r["pairs_per_s"] for r in results if "pairs_per_s" in r]
+    ok = worst["ratio"] >= RATIO_TARGET and all(p >= NLI_PAIRS_TARGET for p in pairs)
+    nli = ""
+    if pairs:
+        nli = f", grounding_nli {pairs[0]:.0f} pairs/s (target >= {NLI_PAIRS_TARGET:.0f})"
+    print(
+        f"validator speed: lowest ratio {worst['ratio']:.2f} ({worst['validator']}, target >="
+        f" {RATIO_TARGET}){nli} {'OK' if ok else 'MISSED'}"
+    )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
