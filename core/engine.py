@@ -281,18 +281,19 @@ def run_batch(
     mark("validate", batch[0].batch_index)
     scores = score_candidates(plugins.validators, candidates, details, failures, closed)
     recorded = recorded or _Recorded()
-    documents = []
-    for item in batch:
-        document = item.planned.document
-        if document.document_id not in recorded.documents:
-            recorded.documents.add(document.document_id)
-            documents.append(_document_row(document))
+    new_documents = {
+        item.planned.document.document_id: item.planned.document
+        for item in batch
+        if item.planned.document.document_id not in recorded.documents
+    }
+    documents = [_document_row(document) for document in new_documents.values()]
     prompt_rows = [_prompt_row(p) for p in prompts]
     errors_known = recorded.error_work_ids
     retried = errors_known is None or any(i.work_id in errors_known for i in batch)
     store.record_batch(
         run_id, documents, prompt_rows, rows, scores, details, failures, replace_errors=retried
     )
+    recorded.documents.update(new_documents)  # only once they are committed
     parse_failures = sum(1 for c in candidates if not c.parsed)
     broken = sorted({f["validator"] for f in failures})
     return BatchReport(
