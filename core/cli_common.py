@@ -39,11 +39,9 @@ def store_path(db: str | None, config: str | None) -> str:
     if db:
         return db
     if config:
-        from groundset.core.settings import load_config
+        from groundset.core.settings import load_config, settings_from_config
 
-        store = load_config(config).get("store")
-        if isinstance(store, dict) and isinstance(store.get("db"), str) and store["db"]:
-            return store["db"]
+        return settings_from_config(load_config(config), config).store.db
     return DEFAULT_DB
 
 

@@ -163,7 +163,8 @@ def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flag
         if settings.run.target is not None:
             _run_to_target(prepared, store, progress)
             return
-        done = len(store.completed_work_ids(prepared.run_id) & {i.work_id for i in prepared.items})
+        recorded = store.completed_work_ids(prepared.run_id)
+        done = len(recorded & {i.work_id for i in prepared.items})
         click.echo(
             f"run {prepared.run_id}: {len(prepared.documents)} documents, "
             f"{len(prepared.items)} prompts in {prepared.batches} batches"
@@ -177,7 +178,7 @@ def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flag
             def advance(report: BatchReport) -> None:
                 bar.update(report.prompts)
 
-            summary = start_run(prepared, store, advance)
+            summary = start_run(prepared, store, advance, recorded)
         _print_summary(summary, prepared, store)
 
 

@@ -352,12 +352,14 @@ def execute_plan(
     should_stop: Callable[[], bool] | None = None,
     final: bool = True,
     replay: bool = True,
+    done: set[str] | None = None,
 ) -> RunSummary:
     """Run every batch not yet recorded, or until ``should_stop()`` says so after a batch; the
     run's status says how it ended (``final=False`` leaves it running, for a run of several
     plans). Prompts recorded as backend errors count as not recorded: this run retries them and
     replaces their rows."""
-    done = store.completed_work_ids(run_id)
+    if done is None:
+        done = store.completed_work_ids(run_id)
     recorded = _Recorded(error_work_ids=store.error_work_ids(run_id))
     summary = RunSummary(run_id, planned=len(items))
     summary.already_done = sum(1 for i in items if i.work_id in done)

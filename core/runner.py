@@ -188,9 +188,13 @@ def _run_row(prepared: PreparedRun) -> dict[str, Any]:
 
 
 def start_run(
-    prepared: PreparedRun, store: Store, on_batch: Callable[[BatchReport], None] | None = None
+    prepared: PreparedRun,
+    store: Store,
+    on_batch: Callable[[BatchReport], None] | None = None,
+    done: set[str] | None = None,
 ) -> RunSummary:
-    """Record the run, declare its metrics, and execute every batch not yet recorded."""
+    """Record the run, declare its metrics, and execute every batch not yet recorded
+    (``done``: the recorded work ids, when the caller has already asked the store)."""
     resumed = store.start_run(_run_row(prepared))
     try:
         store.register_metrics(declarations(prepared.plugins.validators))
@@ -206,6 +210,7 @@ def start_run(
                 prepared.plugins,
                 prepared.settings,
                 on_batch,
+                done=done,
             )
     except KeyboardInterrupt:
         store.try_set_run_status(prepared.run_id, "interrupted")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -51,18 +52,17 @@ class GroundingEmbeddingValidator(Validator):
         vectors = model.encode([s for group in claims for s in group])
         # one matrix product per document, not per candidate: on a GPU the model is fast
         # enough that small per-candidate products became a tenth of the time
-        rows: dict[int, list[int]] = {}  # a document's vectors -> rows of its candidates' claims
+        by_document: dict[int, tuple[Any, list[int]]] = {}  # cached entry -> (vectors, rows)
         spans, start = [], 0
         for group, (_, doc_vectors) in zip(claims, documents, strict=True):
             spans.append((start, start + len(group)))
             if group and len(doc_vectors):
-                key = id(doc_vectors)
-                rows.setdefault(key, []).extend(range(start, start + len(group)))
+                rows = by_document.setdefault(id(doc_vectors), (doc_vectors, []))[1]
+                rows.extend(range(start, start + len(group)))
             start += len(group)
         best_of = np.full(len(vectors), -1.0)
-        by_id = {id(doc_vectors): doc_vectors for _, doc_vectors in documents}
-        for key, indices in rows.items():
-            best_of[indices] = (vectors[indices] @ by_id[key].T).max(axis=1)
+        for doc_vectors, rows in by_document.values():
+            best_of[rows] = (vectors[rows] @ doc_vectors.T).max(axis=1)
         results = []
         for group, (begin, end), (_, doc_vectors) in zip(claims, spans, documents, strict=True):
             if not group or len(doc_vectors) == 0:
