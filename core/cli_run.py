@@ -12,7 +12,7 @@ from groundset.core.cli_common import db_option, graceful, plugins_with_warnings
 from groundset.core.engine import BatchReport, RunSummary
 from groundset.core.errors import ConfigError
 from groundset.core.queries import pass_rates
-from groundset.core.runner import PreparedRun, prepare_run, start_run
+from groundset.core.runner import ENGINES, PreparedRun, prepare_run, start_run
 from groundset.core.settings import Settings, apply_override, load_config, settings_from_config
 from groundset.core.store import Store
 
@@ -33,6 +33,7 @@ FLAG_KEYS = {
     "temperature": "generation.temperature",
     "top_p": "generation.top_p",
     "db": "store.db",
+    "ray_address": "ray.address",
 }
 
 
@@ -40,7 +41,9 @@ def build_settings(config_path: str | None, flags: dict, assignments: tuple[str,
     """Config file, then explicit flags, then ``--set`` assignments: the last one wins."""
     config = load_config(config_path) if config_path else {}
     for name, value in config.items():  # flags below write into these tables
-        if not isinstance(value, dict) and name in ("run", "documents", "store", "backends"):
+        if not isinstance(value, dict) and name in (
+            "run", "documents", "store", "backends", "ray"
+        ):  # fmt: skip
             raise ConfigError(f"{config_path}: {name} must be a table, e.g. [{name}]")
     for flag, key in FLAG_KEYS.items():
         if flags.get(flag) is not None:
@@ -147,9 +150,28 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
     metavar="KEY=VALUE",
     help="Set any config key, e.g. --set backends.huggingface.device=cpu (repeatable)",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="Where batches run: this process, or a Ray cluster (pip install 'groundset[ray]');"
+    " the same rows either way",
+)
+@click.option(
+    "--ray-address",
+    help="Ray cluster to use with --engine ray, e.g. auto or HOST:6379; default: a private"
+    " one on this machine [ray.address]",
+)
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar")
 @graceful
-def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flags: object) -> None:
+def run(
+    config: str | None,
+    assignments: tuple[str, ...],
+    progress: bool,
+    engine: str,
+    **flags: object,
+) -> None:
     """Generate candidates from documents, score them and record everything.
 
     Running the same CONFIG again resumes the run: recorded prompts are skipped."""
@@ -172,17 +194,21 @@ def run(config: str | None, assignments: tuple[str, ...], progress: bool, **flag
             err=True,
         )
         if done < len(prepared.items):
-            _load(prepared)
+            _load(prepared, engine)
         with _progress(prepared, done, progress) as bar:
 
             def advance(report: BatchReport) -> None:
                 bar.update(report.prompts)
 
-            summary = start_run(prepared, store, advance, recorded)
+            summary = start_run(prepared, store, advance, recorded, engine)
         _print_summary(summary, prepared, store)
 
 
-def _load(prepared: PreparedRun) -> None:
+def _load(prepared: PreparedRun, engine: str = "local") -> None:
+    if engine == "ray":  # each generation actor loads its own copy
+        where = prepared.settings.ray.address or "a private Ray cluster on this machine"
+        click.echo(f"running on {where} ...", err=True)
+        return
     backend = prepared.plugins.backend
     # the class attribute: a backend may decide per instance once its model is loaded
     action = "connecting to" if type(backend).overlaps_validation is True else "loading model"

@@ -216,18 +216,13 @@ def _prompt_row(prompt: Prompt) -> dict[str, Any]:
     return {"prompt_id": prompt.prompt_id, "text": prompt.text, "messages": messages}
 
 
-def _params(batch: list[WorkItem], plugins: RunPlugins, settings: Settings) -> GenerationParams:
-    stop = plugins.strategy.stop_sequences()
-    return settings.generation.params(batch_seed(settings.run.seed, batch[0].batch_index), stop)
-
-
 #: a batch's prompts, rendered when it runs, and the backend's generations for them in order
 Generated = tuple[list[Prompt], list[Generation]]
 
 
 def generate_batch(batch: list[WorkItem], plugins: RunPlugins, settings: Settings) -> Generated:
     """Render one batch's prompts and generate them."""
-    return _generate(batch, plugins, _params(batch, plugins, settings))
+    return _generate(batch, plugins, batch_params(batch, plugins.strategy, settings))
 
 
 def _generate(batch: list[WorkItem], plugins: RunPlugins, params: GenerationParams) -> Generated:
@@ -245,6 +240,110 @@ class _Recorded:
     error_work_ids: set[str] | None = None  # None: unknown, replace every prompt's error rows
 
 
+@dataclass
+class BuiltBatch:
+    """One batch's generations parsed into candidate rows, before any validator ran."""
+
+    batch: list[WorkItem]
+    prompts: list[Prompt]
+    rows: list[dict[str, Any]]
+    candidates: list[Candidate]
+    errors: int
+
+
+@dataclass
+class BatchScores:
+    """What the validators wrote for one batch: score, details and failure rows."""
+
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, validators: Sequence[Validator], candidates: list[Candidate], closed: bool):
+        self.scores += score_candidates(validators, candidates, self.details, self.failures, closed)
+
+
+def build_batch(
+    run_id: str,
+    batch: list[WorkItem],
+    generated: Generated,
+    strategy: Strategy,
+    params: GenerationParams,
+    backend_id: str = "",
+) -> BuiltBatch:
+    """Parse a batch's generations into candidate rows (an engine-independent step: the local
+    engine and the Ray stages call it with the same inputs, so they write the same rows)."""
+    prompts, generations = generated
+    if len(generations) != len(batch):
+        raise PluginError(
+            f"backend {backend_id!r} returned {len(generations)} generations"
+            f" for {len(batch)} prompts"
+        )
+    stop = params.stop
+    params_json = as_json({k: v for k, v in vars(params).items() if k != "stop"} | {"stop": stop})
+    rows, candidates, errors = [], [], 0
+    for item, prompt, generation in zip(batch, prompts, generations, strict=True):
+        prompt_id = prompt.prompt_id
+        if generation.error is not None:
+            errors += 1
+            cand = _error_candidate(run_id, item, generation)
+            rows.append(_rows(run_id, item, prompt_id, generation, cand, 0, params_json))
+        for index, cand in _candidates(run_id, item, generation, strategy):
+            candidates.append(cand)
+            rows.append(_rows(run_id, item, prompt_id, generation, cand, index, params_json))
+    return BuiltBatch(batch, prompts, rows, candidates, errors)
+
+
+def record_built(
+    store: Store,
+    run_id: str,
+    built: BuiltBatch,
+    scored: BatchScores,
+    recorded: _Recorded | None = None,
+) -> BatchReport:
+    """Record one scored batch in one transaction: each document once per run, and the earlier
+    error rows of the batch's prompts replaced only where there are some."""
+    batch = built.batch
+    recorded = recorded or _Recorded()
+    new_documents = {
+        item.planned.document.document_id: item.planned.document
+        for item in batch
+        if item.planned.document.document_id not in recorded.documents
+    }
+    documents = [_document_row(document) for document in new_documents.values()]
+    prompt_rows = [_prompt_row(p) for p in built.prompts]
+    errors_known = recorded.error_work_ids
+    retried = errors_known is None or any(i.work_id in errors_known for i in batch)
+    store.record_batch(
+        run_id,
+        documents,
+        prompt_rows,
+        built.rows,
+        scored.scores,
+        scored.details,
+        scored.failures,
+        replace_errors=retried,
+    )
+    recorded.documents.update(new_documents)  # only once they are committed
+    parse_failures = sum(1 for c in built.candidates if not c.parsed)
+    broken = sorted({f["validator"] for f in scored.failures})
+    return BatchReport(
+        batch[0].batch_index,
+        len(batch),
+        len(built.candidates),
+        parse_failures,
+        built.errors,
+        broken,
+    )
+
+
+def batch_params(batch: list[WorkItem], strategy: Strategy, settings: Settings) -> GenerationParams:
+    """The sampling parameters of one batch: the same wherever and whenever it runs."""
+    return settings.generation.params(
+        batch_seed(settings.run.seed, batch[0].batch_index), strategy.stop_sequences()
+    )
+
+
 def run_batch(
     store: Store,
     run_id: str,
@@ -256,49 +355,17 @@ def run_batch(
 ) -> BatchReport:
     """Generate (unless ``generated`` is given), parse, score and record one batch, in one
     transaction."""
-    params = _params(batch, plugins, settings)
-    stop = params.stop
-    prompts, generations = generated or _generate(batch, plugins, params)
-    if len(generations) != len(batch):
-        raise PluginError(
-            f"backend {plugins.backend.backend_id!r} returned {len(generations)} generations"
-            f" for {len(batch)} prompts"
-        )
-    params_json = as_json({k: v for k, v in vars(params).items() if k != "stop"} | {"stop": stop})
-    rows, candidates, errors = [], [], 0
-    for item, prompt, generation in zip(batch, prompts, generations, strict=True):
-        prompt_id = prompt.prompt_id
-        if generation.error is not None:
-            errors += 1
-            cand = _error_candidate(run_id, item, generation)
-            rows.append(_rows(run_id, item, prompt_id, generation, cand, 0, params_json))
-        for index, cand in _candidates(run_id, item, generation, plugins.strategy):
-            candidates.append(cand)
-            rows.append(_rows(run_id, item, prompt_id, generation, cand, index, params_json))
-    details: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
-    closed = settings.run.on_validator_error == "fail_closed"
+    params = batch_params(batch, plugins.strategy, settings)
+    generated = generated or _generate(batch, plugins, params)
+    built = build_batch(
+        run_id, batch, generated, plugins.strategy, params, plugins.backend.backend_id
+    )
     mark("validate", batch[0].batch_index)
-    scores = score_candidates(plugins.validators, candidates, details, failures, closed)
-    recorded = recorded or _Recorded()
-    new_documents = {
-        item.planned.document.document_id: item.planned.document
-        for item in batch
-        if item.planned.document.document_id not in recorded.documents
-    }
-    documents = [_document_row(document) for document in new_documents.values()]
-    prompt_rows = [_prompt_row(p) for p in prompts]
-    errors_known = recorded.error_work_ids
-    retried = errors_known is None or any(i.work_id in errors_known for i in batch)
-    store.record_batch(
-        run_id, documents, prompt_rows, rows, scores, details, failures, replace_errors=retried
+    scored = BatchScores()
+    scored.add(
+        plugins.validators, built.candidates, settings.run.on_validator_error == "fail_closed"
     )
-    recorded.documents.update(new_documents)  # only once they are committed
-    parse_failures = sum(1 for c in candidates if not c.parsed)
-    broken = sorted({f["validator"] for f in failures})
-    return BatchReport(
-        batch[0].batch_index, len(batch), len(candidates), parse_failures, errors, broken
-    )
+    return record_built(store, run_id, built, scored, recorded)
 
 
 def _generations(

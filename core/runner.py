@@ -27,6 +27,7 @@ from groundset.core.settings import GenerationSettings, Settings
 from groundset.core.store import Store
 
 __all__ = [
+    "ENGINES",
     "PreparedRun",
     "load_documents",
     "prepare_run",
@@ -34,6 +35,9 @@ __all__ = [
     "start_run",
     "versions",
 ]
+
+#: where a run's batches execute: this process, or a Ray cluster
+ENGINES = ("local", "ray")
 
 _VERSIONED = ("groundset", "duckdb", "pluggy", "torch", "transformers", "gguf")
 
@@ -192,15 +196,36 @@ def start_run(
     store: Store,
     on_batch: Callable[[BatchReport], None] | None = None,
     done: set[str] | None = None,
+    engine: str = "local",
 ) -> RunSummary:
     """Record the run, declare its metrics, and execute every batch not yet recorded
-    (``done``: the recorded work ids, when the caller has already asked the store)."""
+    (``done``: the recorded work ids, when the caller has already asked the store) on the
+    ``engine``: ``local`` (this process) or ``ray`` (a Ray cluster; same rows)."""
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    if engine == "ray" and prepared.settings.run.target is not None:
+        raise ConfigError(
+            f"{prepared.settings.source}: run.target (rounds that plan from accepted candidates)"
+            " runs on the local engine only; leave out --engine ray"
+        )
     resumed = store.start_run(_run_row(prepared))
     try:
         store.register_metrics(declarations(prepared.plugins.validators))
         if prepared.settings.run.target is not None:
             summary = run_to_target(
                 store, prepared.run_id, prepared.plugins, prepared.settings, on_batch
+            )
+        elif engine == "ray":
+            from groundset.core.ray_engine import execute_on_ray
+
+            summary = execute_on_ray(
+                store,
+                prepared.run_id,
+                prepared.items,
+                prepared.plugins,
+                prepared.settings,
+                on_batch,
+                done=done,
             )
         else:
             summary = execute_plan(

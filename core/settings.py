@@ -21,6 +21,7 @@ __all__ = [
     "DocumentsSettings",
     "GenerationSettings",
     "PricingSettings",
+    "RaySettings",
     "RunSettings",
     "Settings",
     "apply_override",
@@ -34,7 +35,7 @@ LIMIT = 100_000
 
 SECTIONS = (
     "run", "documents", "generation", "store", "pricing", "accept", "strategies", "backends",
-    "validators",
+    "validators", "ray",
 )  # fmt: skip
 PLUGIN_SECTIONS = ("strategies", "backends", "validators")
 
@@ -109,6 +110,33 @@ class PricingSettings:
 
 
 @dataclass(frozen=True)
+class RaySettings:
+    """``[ray]``: how ``groundset run --engine ray`` uses a Ray cluster. None of it is part of
+    the run's identity: the same config writes the same rows on either engine."""
+
+    #: an existing cluster ("auto", "ray://HOST:10001", "HOST:6379"); empty: start a private one
+    #: on this machine, bound to 127.0.0.1, and stop it at the end
+    address: str = ""
+    #: CPUs of the private cluster (0: all of this machine's)
+    num_cpus: int = 0
+    #: generation actors (each loads the backend once) and what each reserves
+    generate_actors: int = 1
+    generate_num_cpus: float = 1.0
+    generate_num_gpus: float = 0.0
+    #: validation actors (each loads the stateless validators once) and what each reserves;
+    #: stateful validators (near-duplicates) run on the driver, in plan order
+    validate_actors: int = 1
+    validate_num_cpus: float = 1.0
+    validate_num_gpus: float = 0.0
+    #: planned batches each actor call takes (each is still generated and scored on its own)
+    batches_per_call: int = 8
+    #: planned batches rendered and handed to Ray at a time: bounds the driver's memory
+    window_batches: int = 20_000
+    #: times Ray retries a call whose worker died, before its batches are recorded as failed
+    max_retries: int = 3
+
+
+@dataclass(frozen=True)
 class Settings:
     """A checked config; ``plugin_options`` keeps each plugin's raw table for the plugin."""
 
@@ -117,6 +145,7 @@ class Settings:
     generation: GenerationSettings
     store: StoreSettings
     pricing: PricingSettings = field(default_factory=PricingSettings)
+    ray: RaySettings = field(default_factory=RaySettings)
     #: ``[accept.NAME]`` policies, by name
     policies: dict[str, Any] = field(default_factory=dict)
     plugin_options: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -209,6 +238,7 @@ def settings_from_config(
         generation=section("generation", GenerationSettings),
         store=section("store", StoreSettings),
         pricing=section("pricing", PricingSettings),
+        ray=section("ray", RaySettings),
         policies=parse_policies(config, source),
         plugin_options=_plugin_tables(config, source),
         source=source,
@@ -233,6 +263,26 @@ def _check_ranges(settings: Settings) -> None:
         (
             settings.run.on_validator_error in ("fail_closed", "fail_open"),
             'run.on_validator_error must be "fail_closed" or "fail_open"',
+        ),
+        (
+            min(settings.ray.generate_actors, settings.ray.validate_actors) >= 1,
+            "ray.generate_actors and ray.validate_actors must be at least 1",
+        ),
+        (
+            min(settings.ray.batches_per_call, settings.ray.window_batches) >= 1,
+            "ray.batches_per_call and ray.window_batches must be at least 1",
+        ),
+        (settings.ray.max_retries >= 0, "ray.max_retries must be >= 0"),
+        (
+            min(
+                settings.ray.num_cpus,
+                settings.ray.generate_num_cpus,
+                settings.ray.generate_num_gpus,
+                settings.ray.validate_num_cpus,
+                settings.ray.validate_num_gpus,
+            )
+            >= 0,
+            "ray CPU and GPU counts must be >= 0",
         ),
         (settings.generation.max_new_tokens >= 1, "generation.max_new_tokens must be at least 1"),
         (settings.generation.temperature >= 0, "generation.temperature must be >= 0"),

@@ -26,6 +26,7 @@ from groundset.core.records import (
     GenerationParams,
     ParsedCandidate,
     Prompt,
+    content_hash,
 )
 from groundset.core.registry import Registry
 from groundset.core.store import Store
@@ -59,6 +60,10 @@ class MockOptions:
     #: keep every call's prompts in ``calls``; turn off for long runs (benchmarks), where the
     #: history would hold every rendered prompt
     history: bool = True
+    #: "cycle": outputs in turn, in call order; "prompt": the output a hash of the prompt and
+    #: the batch's seed picks, so the answer does not depend on which process or call sends it
+    #: (engines that run batches in parallel, such as Ray, give the same rows)
+    pick: str = "cycle"
 
 
 class MockBackend(Backend):
@@ -67,6 +72,8 @@ class MockBackend(Backend):
     backend_id = "mock"
     description = "Canned outputs for tests; no model"
     Options = MockOptions
+    #: they change how fast it answers and what it keeps, not what it answers
+    operational_options = ("delay_s", "history")
 
     def __init__(self, options: MockOptions | None = None) -> None:
         super().__init__(options)
@@ -76,6 +83,10 @@ class MockBackend(Backend):
             raise ConfigError(
                 f"backends.mock.delay_s: expected 0 to {MAX_DELAY_S} seconds,"
                 f" got {self.options.delay_s!r}"
+            )
+        if self.options.pick not in ("cycle", "prompt"):
+            raise ConfigError(
+                f'backends.mock.pick: expected "cycle" or "prompt", got {self.options.pick!r}'
             )
         self._outputs = itertools.cycle(self.options.outputs)
         self.calls: list[tuple[list[Prompt], GenerationParams]] = []
@@ -93,7 +104,7 @@ class MockBackend(Backend):
         self.calls.append((list(prompts) if self.options.history else [], params))
         return [
             Generation(
-                text=next(self._outputs),
+                text=self._output(p, params),
                 model_id=self.model_id,
                 input_tokens=len(p.text),
                 output_tokens=1,
@@ -102,6 +113,12 @@ class MockBackend(Backend):
             )
             for p in prompts
         ]
+
+    def _output(self, prompt: Prompt, params: GenerationParams) -> str:
+        if self.options.pick == "cycle":
+            return next(self._outputs)
+        outputs = self.options.outputs
+        return outputs[int(content_hash("mock", prompt.text, params.seed)[:8], 16) % len(outputs)]
 
 
 def install_mock_backend(folder: str | Path) -> dict[str, str]:

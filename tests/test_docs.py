@@ -17,6 +17,7 @@ from groundset.core.settings import (
     DocumentsSettings,
     GenerationSettings,
     PricingSettings,
+    RaySettings,
     RunSettings,
     StoreSettings,
 )
@@ -52,6 +53,7 @@ def test_every_hookspec_has_a_docstring_with_its_param():
         ("## `[generation]`", GenerationSettings),
         ("## `[store]`", StoreSettings),
         ("## `[pricing]`", PricingSettings),
+        ("## `[ray]`", RaySettings),
     ],
 )
 def test_every_core_setting_is_documented(heading, cls):

@@ -1,0 +1,488 @@
+"""``--engine ray``: the same plan on a Ray cluster writes exactly the local engine's rows: on a
+two-node cluster on loopback addresses, after the driver is killed and the run resumed, and
+when workers die under it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra")
+
+import cloudpickle  # noqa: E402  (ships with ray)
+
+from groundset.core.engine import RunPlugins, batch_seed  # noqa: E402
+from groundset.core.errors import ConfigError  # noqa: E402
+from groundset.core.factory import create_plugin  # noqa: E402
+from groundset.core.records import Candidate, Document  # noqa: E402
+from groundset.core.runner import prepare_run, start_run  # noqa: E402
+from groundset.core.settings import settings_from_config  # noqa: E402
+from groundset.core.store import Store  # noqa: E402
+from groundset.core.testing import (  # noqa: E402
+    MockBackend,
+    MockBackendPlugin,
+    MockOptions,
+    install_mock_backend,
+    registered_plugin,
+)
+
+# --- a two-node Ray cluster on loopback addresses, and the cleanup of every process it
+# started (`ray stop` would also stop any other Ray on the machine)
+
+#: the nodes' addresses: loopback, so nothing leaves the machine (Ray would swap 127.0.0.1 itself
+#: for the machine's outward address)
+HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
+RAY = [sys.executable, "-m", "ray.scripts.scripts"]
+#: the same on every node and the driver: no token, since the cluster is on loopback only
+ENV = {"RAY_AUTH_MODE": "disabled", "RAY_DISABLE_USAGE_STATS": "1"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HEAD_IP, 0))
+        return probe.getsockname()[1]
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(parent, []).append(int(entry.name))
+    return tree
+
+
+def _descendants(roots: list[int]) -> set[int]:
+    tree, found, todo = _children(), set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(tree.get(pid, []))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class LoopbackCluster:
+    """``ray start --head`` on 127.0.0.2 and a second node on 127.0.0.3, one CPU each."""
+
+    def __init__(self, cpus_per_node: int = 1) -> None:
+        # Ray puts Unix sockets under the temp dir: keep its path short
+        self.root = Path(tempfile.mkdtemp(prefix="gsr-", dir="/tmp"))
+        self.port = _free_port()
+        self.address = f"{HEAD_IP}:{self.port}"
+        self.env = os.environ | ENV
+        self.starters: list[subprocess.Popen] = []
+        common = [f"--num-cpus={cpus_per_node}", "--block", "--disable-usage-stats"]
+        self._start(
+            "head",
+            [
+                "--head",
+                f"--node-ip-address={HEAD_IP}",
+                f"--port={self.port}",
+                f"--temp-dir={self.root}",
+                "--include-dashboard=false",
+                *common,
+            ],
+        )
+        self._wait_for_nodes(1)
+        self._start(
+            "worker", [f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common]
+        )
+        self._wait_for_nodes(2)
+
+    def _start(self, name: str, arguments: list[str]) -> None:
+        log = (self.root / f"{name}.log").open("wb")
+        self.starters.append(
+            subprocess.Popen(
+                [*RAY, "start", *arguments],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,  # its own process group: the cleanup kills only it
+            )
+        )
+
+    def _wait_for_nodes(self, count: int, timeout: float = 60.0) -> None:
+        """Until ``count`` nodes say they started (each ``ray start`` logs it once up)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            logs = [p.read_text(errors="replace") for p in self.root.glob("*.log")]
+            if sum("Ray runtime started" in log for log in logs) >= count:
+                return
+            if any(p.poll() is not None for p in self.starters):
+                break
+            time.sleep(0.2)
+        logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in self.root.glob("*.log"))
+        self.stop()
+        raise RuntimeError(f"the loopback Ray cluster did not come up:\n{logs}")
+
+    def processes(self) -> set[int]:
+        """Every live process this cluster started (node daemons and their workers)."""
+        return {p for p in _descendants([s.pid for s in self.starters]) if _alive(p)}
+
+    def stop(self) -> set[int]:
+        """Stop both nodes and every process under them; returns any still alive after."""
+        started = self.processes()
+        for starter in self.starters:
+            if starter.poll() is None:
+                starter.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(p) for p in started):
+            time.sleep(0.2)
+        for pid in started | self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for starter in self.starters:
+            starter.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(p) for p in started):
+            time.sleep(0.1)
+        return {p for p in started if _alive(p)}
+
+
+# --- the configs
+
+DOCUMENTS, SAMPLES, BATCH = 250, 8, 16  # 2,000 work items in 125 batches
+#: canned outputs, picked per prompt: two of 16 parse (the model validator then scores ~250
+#: candidates, in batches of 0 to 6, which keeps the test fast), and their repeats give the
+#: duplicate check work
+OUTPUTS = [
+    "[question]: How many engines did the plant make?\n[answer]: It made 70 engines.",
+    "[question]: Where is the plant?\n[answer]: The plant is in Ohio.",
+    *[f"Sorry, I cannot answer that ({n})." for n in range(14)],
+]
+#: grounding_embedding is the batch-sensitive model validator (its floats depend on which
+#: candidates share a batch); dedup is stateful and runs on the driver
+VALIDATORS = ["format", "overlap", "grounding_embedding", "dedup"]
+#: the fault tests need no model: a fifth of the documents and the lexical validators
+SMALL = {"limit_documents": 50, "validators": ["format", "overlap", "dedup"]}
+#: columns that are timings, left out of the comparison
+TIMINGS = {"latency_s", "created_at", "updated_at", "started_at", "finished_at", "recorded_at"}
+TABLES = ["documents", "prompts", "candidates", "scores", "score_details", "validator_failures"]
+
+
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ray-docs") / "plants.jsonl"
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(DOCUMENTS):
+            text = (
+                f"Plant {i} in Ohio made {i * 7} engines in {1990 + i % 30}. It employs {i * 3}"
+                f" people and its manager is Ana {i % 11}."
+            )
+            handle.write(json.dumps({"title": f"Plant {i}", "text": text}) + "\n")
+    return path
+
+
+def _config(documents: Path, db: Path, run: dict | None = None, **ray_options) -> dict:
+    return {
+        "run": {
+            "name": "ray-parity",
+            "backend": "mock",
+            "validators": VALIDATORS,
+            "batch_size": BATCH,
+            "samples_per_document": SAMPLES,
+            **(run or {}),
+        },
+        "documents": {"path": str(documents)},
+        "store": {"db": str(db)},
+        "backends": {"mock": {"outputs": OUTPUTS, "pick": "prompt", "history": False}},
+        "ray": {"generate_num_cpus": 0.5, "validate_num_cpus": 0.5, **ray_options},
+    }
+
+
+def _run(documents: Path, db: Path, engine: str, backend=None, run=None, **ray_options):
+    config = _config(documents, db, run, **ray_options)
+    settings = settings_from_config(config, "test", db.parent)
+    with registered_plugin(MockBackendPlugin(), "mock-backend"):
+        prepared = prepare_run(settings)
+    if backend is not None:
+        plugins = prepared.plugins
+        prepared.plugins = RunPlugins(plugins.strategy, backend, plugins.validators)
+    with Store(db) as store:
+        return start_run(prepared, store, engine=engine)
+
+
+def _columns(store: Store, table: str) -> str:
+    names = store.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+        " AND table_catalog = current_database() ORDER BY ordinal_position",
+        [table],
+    ).rows
+    return ", ".join(f'"{n}"' for (n,) in names if n not in TIMINGS)
+
+
+def _differences(one: Path, other: Path) -> dict[str, tuple[int, int]]:
+    """Rows of each table in one store and not the other, both ways (EXCEPT ALL: duplicates
+    count), on every column but timings."""
+    found = {}
+    with Store(one, read_only=True) as store:
+        store.query(f"ATTACH '{other}' AS other (READ_ONLY)")
+        for table in TABLES:
+            columns = _columns(store, table)
+            assert columns, table
+            mine = f"SELECT {columns} FROM {table}"
+            theirs = f"SELECT {columns} FROM other.{table}"
+            a = store.query(f"SELECT count(*) FROM ({mine} EXCEPT ALL {theirs})").rows[0][0]
+            b = store.query(f"SELECT count(*) FROM ({theirs} EXCEPT ALL {mine})").rows[0][0]
+            found[table] = (a, b)
+    return found
+
+
+def _same(one: Path, other: Path) -> None:
+    differences = _differences(one, other)
+    assert all(d == (0, 0) for d in differences.values()), differences
+
+
+def _value(db: Path, sql: str):
+    with Store(db, read_only=True) as store:
+        return store.query(sql).rows[0][0]
+
+
+@pytest.fixture(scope="module")
+def local_store(documents, tmp_path_factory) -> Path:
+    """The reference: the config on the local engine."""
+    db = tmp_path_factory.mktemp("ray-local") / "local.duckdb"
+    summary = _run(documents, db, "local")
+    assert summary.generated == DOCUMENTS * SAMPLES
+    assert _value(db, "SELECT count(*) FROM scores WHERE validator = 'grounding_embedding'") > 200
+    return db
+
+
+@pytest.fixture(scope="module")
+def small_local_store(documents, tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("ray-local") / "small.duckdb"
+    _run(documents, db, "local", run=SMALL)
+    return db
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    saved = {k: os.environ.get(k) for k in ENV}
+    os.environ.update(ENV)
+    cluster = LoopbackCluster()
+    try:
+        yield cluster
+    finally:
+        left = cluster.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        assert not left, f"Ray processes left running: {sorted(left)}"
+
+
+def test_the_model_validator_is_batch_sensitive():
+    """Otherwise the parity below would prove less: scoring the same candidates in other
+    batches changes grounding_embedding's floats, so equal rows need equal batches."""
+    validator = create_plugin("validator", "grounding_embedding", {})
+    docs = [
+        Document(title=f"d{i}", text=f"Plant {i} in Ohio made {i * 7} engines.") for i in range(4)
+    ]
+    candidates = [
+        Candidate(f"c{i}", "r", f"w{i}", docs[i % 4], {"question": "How many?", "answer": a}, "")
+        for i, a in enumerate(["It made 7 engines.", "In Ohio.", "Ana.", "It made 14."] * 2)
+    ]
+    together = validator.score(candidates)
+    alone = [r for c in candidates for r in validator.score([c])]
+    assert together != alone
+
+
+def test_two_node_cluster_writes_the_local_engines_rows(cluster, documents, local_store, tmp_path):
+    db = tmp_path / "ray.duckdb"
+    # one CPU a node and a stage: generation runs on one node, validation on the other
+    whole = {"generate_num_cpus": 1, "validate_num_cpus": 1}
+    summary = _run(documents, db, "ray", address=cluster.address, **whole)
+    assert summary.generated == DOCUMENTS * SAMPLES and summary.errors == 0
+    _same(local_store, db)
+    assert _value(db, "SELECT status FROM runs") == "complete"
+
+
+def test_a_killed_driver_resumes_to_the_same_rows(cluster, documents, local_store, tmp_path):
+    config = tmp_path / "run.toml"
+    db = tmp_path / "killed.duckdb"
+    config.write_text(_toml(_config(documents, db)), encoding="utf-8")
+    env = os.environ | ENV | install_mock_backend(tmp_path / "plugins") | {"HF_HUB_OFFLINE": "1"}
+    command = [
+        sys.executable, "-m", "groundset.core", "run", str(config),
+        "--engine", "ray", "--ray-address", cluster.address,
+        "--set", "backends.mock.delay_s=0.01",  # slow enough to be killed part-way
+    ]  # fmt: skip
+    driver = subprocess.Popen(command, stderr=subprocess.PIPE, env=env)
+    progress = _watch(driver)
+    try:
+        assert progress.wait(120), "the driver never got past a quarter of its prompts"
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(30)
+    recorded = _value(db, "SELECT count(DISTINCT work_id) FROM candidates")
+    assert 0 < recorded < DOCUMENTS * SAMPLES
+    summary = _run(documents, db, "ray", address=cluster.address)
+    assert summary.already_done == recorded
+    assert summary.generated == DOCUMENTS * SAMPLES - recorded
+    _same(local_store, db)
+
+
+def _toml(config: dict) -> str:
+    lines = []
+    for section, values in config.items():
+        tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+        plain = {k: v for k, v in values.items() if not isinstance(v, dict)}
+        if plain:
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in plain.items()]
+        for name, table in tables.items():
+            lines.append(f"[{section}.{name}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _watch(driver: subprocess.Popen) -> threading.Event:
+    """Set once the driver's progress bar passes a quarter of the plan."""
+    reached = threading.Event()
+    quarter = DOCUMENTS * SAMPLES // 4
+
+    def read() -> None:
+        buffer = b""
+        for chunk in iter(lambda: driver.stderr.read1(4096), b""):
+            buffer = (buffer + chunk)[-4096:]
+            done = [int(n) for n in re.findall(rb"(\d+)/2000", buffer)]
+            if done and max(done) >= quarter:
+                reached.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return reached
+
+
+class KillsItsWorker(MockBackend):
+    """The mock backend, except that its worker process dies (SIGKILL) while generating: the
+    batch seeded ``once`` the first time (a marker file remembers it), the batch seeded
+    ``always`` every time."""
+
+    once: int = -1
+    always: int = -1
+    marker: str = ""
+
+    def generate(self, prompts, params):
+        first = params.seed == self.once and not Path(self.marker).exists()
+        if first or params.seed == self.always:
+            Path(self.marker).touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().generate(prompts, params)
+
+
+def _killer(tmp_path: Path, once: int, always: int) -> MockBackend:
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    attributes = {
+        "once": batch_seed(0, once),
+        "always": batch_seed(0, always),
+        "marker": str(tmp_path / "killed"),
+    }
+    kind = type("KillsItsWorkerAt", (KillsItsWorker,), attributes)
+    return kind(MockOptions(outputs=tuple(OUTPUTS), pick="prompt", history=False))
+
+
+def test_a_private_cluster_retries_killed_workers_records_lost_batches_and_stops(
+    documents, small_local_store, tmp_path
+):
+    """Without an address the run starts its own cluster, bound to 127.0.0.1, and stops every
+    process of it at the end. On it, batch 3 kills its worker once: Ray restarts the actor and
+    retries the call, and the rows are the local engine's. Batch 20 kills its worker every
+    time: after ``max_retries`` its call's batches are recorded as failed work (``error`` rows,
+    which the next run redoes) and the run completes."""
+    assert not ray.is_initialized()
+    sessions = set(Path("/tmp/ray").glob("session_2*"))
+    db = tmp_path / "faults.duckdb"
+    backend = _killer(tmp_path, once=3, always=20)
+    summary = _run(documents, db, "ray", backend, run=SMALL, num_cpus=2, max_retries=1)
+    assert (tmp_path / "killed").exists(), "the worker was never killed"
+
+    (session,) = set(Path("/tmp/ray").glob("session_2*")) - sessions
+    raylet = (session / "logs" / "raylet.out").read_text(errors="replace")
+    assert "node_manager address: 127.0.0.1:" in raylet and "node:127.0.0.1" in raylet
+    time.sleep(1)
+    leftover = subprocess.run(["pgrep", "-f", session.name], capture_output=True, text=True)
+    assert leftover.stdout == "", "the private cluster outlived the run"
+
+    with Store(db, read_only=True) as store:
+        assert store.query("SELECT status FROM runs").rows[0][0] == "complete"
+        failed = store.query(
+            "SELECT batch_index, any_value(error), count(*) FROM candidates"
+            " WHERE status = 'error' GROUP BY ALL"
+        ).rows
+    assert 20 in {b for b, _, _ in failed} and 3 not in {b for b, _, _ in failed}
+    assert all(e.startswith("lost on the Ray cluster") for _, e, _ in failed)
+    assert summary.errors == sum(n for _, _, n in failed) < summary.generated
+    lost = ", ".join(str(b) for b, _, _ in failed)
+    with Store(small_local_store, read_only=True) as store:  # every other batch is as local
+        store.query(f"ATTACH '{db}' AS ray (READ_ONLY)")
+        for table in ("candidates", "scores"):
+            columns = _columns(store, table)
+            for one, other in (("main", "ray"), ("ray", "main")):
+                kept = (
+                    f"SELECT {columns} FROM {{}}.{table} WHERE candidate_id IN (SELECT"
+                    f" candidate_id FROM {{}}.candidates WHERE batch_index NOT IN ({lost}))"
+                )
+                rows = store.query(
+                    f"SELECT count(*) FROM ({kept.format(one, one)} EXCEPT ALL"
+                    f" {kept.format(other, other)})"
+                ).rows[0][0]
+                assert rows == 0, (table, one)
+
+
+def test_bootstrapping_runs_stay_on_the_local_engine(tmp_path, documents):
+    config = _config(documents, tmp_path / "t.duckdb", {"strategy": "self_instruct", "target": 10})
+    settings = settings_from_config(config, "test.toml", tmp_path)
+    with registered_plugin(MockBackendPlugin(), "mock-backend"):
+        prepared = prepare_run(settings)
+    with Store(tmp_path / "t.duckdb") as store, pytest.raises(ConfigError, match="local engine"):
+        start_run(prepared, store, engine="ray")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"generate_actors": 0}, "ray.generate_actors and ray.validate_actors"),
+        ({"max_retries": -1}, "ray.max_retries must be >= 0"),
+        ({"validate_num_gpus": -1}, "ray CPU and GPU counts"),
+        ({"actors": 2}, "actors"),
+    ],
+)
+def test_ray_options_are_checked(tmp_path, documents, options, message):
+    config = _config(documents, tmp_path / "x.duckdb", **options)
+    with pytest.raises(ConfigError, match=message):
+        settings_from_config(config, "x.toml", tmp_path)
+
+
+def test_without_ray_the_engine_names_the_extra(monkeypatch):
+    from groundset.core import ray_engine
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ConfigError, match=r"pip install 'groundset\[ray\]'"):
+        ray_engine._import_ray()
