@@ -94,8 +94,9 @@ def failed_batch(
 
 
 class GenerateStage:
-    """Ray actor: renders nothing, loads the backend once, generates and parses each planned
-    batch of the rows it is given on its own, exactly as the local engine would."""
+    """Ray actor: builds the strategy and the backend and loads its model once, then generates
+    and parses each planned batch it is given on its own (its prompts arrive rendered), as the
+    local engine does."""
 
     def __init__(self, run_id: str, settings: Settings, strategy: PluginSpec, backend: PluginSpec):
         self.run_id = run_id
@@ -105,7 +106,10 @@ class GenerateStage:
         self.backend.load()
 
     def __call__(self, rows: Any) -> Any:
-        payloads = [pickle.dumps(self._one(pickle.loads(p))) for p in rows["payload"].to_pylist()]
+        payloads = [
+            pickle.dumps((self._one(pickle.loads(p)), BatchScores()))
+            for p in rows["payload"].to_pylist()
+        ]
         return _table(rows["batch_index"].to_pylist(), payloads)
 
     def _one(self, batch: list[WorkItem]) -> BuiltBatch:
@@ -141,8 +145,7 @@ class ValidateStage:
     def __call__(self, rows: Any) -> Any:
         payloads = []
         for payload in rows["payload"].to_pylist():
-            built: BuiltBatch = pickle.loads(payload)
-            scored = BatchScores()
+            built, scored = pickle.loads(payload)
             scored.add(self.validators, built.candidates, self.fail_closed)
             payloads.append(pickle.dumps((built, scored)))
         return _table(rows["batch_index"].to_pylist(), payloads)
@@ -186,6 +189,11 @@ def ray_cluster(options: RaySettings) -> Iterator[Any]:
                     num_cpus=options.num_cpus or None,
                     include_dashboard=False,
                     _node_ip_address="127.0.0.1",
+                    # no idle workers kept warm for tasks: the stages are actors (~150 MB each)
+                    _system_config={
+                        "enable_worker_prestart": False,
+                        "prestart_worker_first_driver": False,
+                    },
                     **common,
                 )
     except (ConnectionError, RuntimeError, ValueError) as error:
@@ -240,9 +248,9 @@ def _dataset(ray: Any, rows: list[dict[str, Any]], run_id: str, plugins: RunPlug
     context.execution_options.preserve_order = True  # batches come back in plan order
     context.enable_progress_bars = False
     context.max_errored_blocks = -1  # a call Ray gave up on loses its batches, not the run
-    calls = math.ceil(len(rows) / options.batches_per_call)
-    actors = options.generate_actors + options.validate_actors
-    blocks = max(1, min(len(rows), max(2 * actors, math.ceil(calls / 4))))
+    # a block per actor call: each call's batches reach the next stage (and the driver, in
+    # plan order) as soon as it is done
+    blocks = math.ceil(len(rows) / options.batches_per_call)
     stages = [
         (
             GenerateStage,
@@ -362,8 +370,9 @@ def _run_window(
     by_index = {batch[0].batch_index: batch for batch in window}
     rows = [{"batch_index": i, "payload": pickle.dumps(_rendered(b))} for i, b in by_index.items()]
     dataset = _dataset(ray, rows, run_id, plugins, settings)
+    del rows  # Ray holds them now
     size = settings.ray.batches_per_call
-    for table in dataset.iter_batches(batch_size=size, batch_format="pyarrow", prefetch_batches=2):
+    for table in dataset.iter_batches(batch_size=size, batch_format="pyarrow", prefetch_batches=1):
         for index, payload in zip(
             table["batch_index"].to_pylist(), table["payload"].to_pylist(), strict=True
         ):
