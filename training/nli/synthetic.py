@@ -432,9 +432,18 @@ def edited_claims(
 
 
 def from_splits(
-    wice_train_records: Sequence[dict], snli_train_premises: Sequence[str], n: int, seed: int
+    wice_train_records: Sequence[dict],
+    snli_train_premises: Sequence[str],
+    n: int,
+    seed: int,
+    snli_share: float = 0.2,
 ) -> list[Example]:
-    """Synthetic examples from the train side of the splits only."""
+    """Synthetic examples from the train side of the splits only; ``snli_share`` of them from
+    e-SNLI premises."""
     return generate(
-        wice_documents(wice_train_records), snli_documents(snli_train_premises), n, seed
+        wice_documents(wice_train_records),
+        snli_documents(snli_train_premises),
+        n,
+        seed,
+        snli_share,
     )

@@ -101,6 +101,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--layers", type=int, default=4, help="keep this many of the base's 6 encoder layers"
     )
     parser.add_argument("--wice-repeat", type=int, default=2, help="WiCE train pairs x this")
+    parser.add_argument("--esnli-repeat", type=int, default=1, help="e-SNLI train pairs x this")
+    parser.add_argument(
+        "--synthetic-snli-share",
+        type=float,
+        default=0.2,
+        help="share of the synthetic claims made from e-SNLI train premises (rest: WiCE pages)",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=2, help="torch / onnxruntime CPU threads")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
@@ -182,10 +189,13 @@ def cap(examples: list[Example], limit: int, seed: int) -> list[Example]:
     return out
 
 
-def build_train_set(splits: Splits, extra: list[Example], wice_repeat: int) -> list[Example]:
-    """Train pairs + synthetic pairs, the full-evidence WiCE pairs repeated."""
+def build_train_set(
+    splits: Splits, extra: list[Example], wice_repeat: int, esnli_repeat: int = 1
+) -> list[Example]:
+    """Train pairs + synthetic pairs, the full-evidence WiCE (and e-SNLI) pairs repeated."""
     wice = [e for e in splits.train if e.source == "wice"]
-    return splits.train + extra + wice * max(wice_repeat - 1, 0)
+    esnli = [e for e in splits.train if e.source == "esnli"]
+    return splits.train + extra + wice * max(wice_repeat - 1, 0) + esnli * max(esnli_repeat - 1, 0)
 
 
 def encode(tokenizer: Any, examples: Sequence[Example], max_length: int) -> Encoded:
@@ -421,7 +431,11 @@ def prepare_data(args: argparse.Namespace, tokenizer: Any) -> tuple[Splits, list
     splits = load_splits(args.data, args.seed, args.max_length, count)
     snli_premises = [e.premise for e in splits.train if e.source == "esnli"]
     extra = synthetic.from_splits(
-        splits.wice_train_records, snli_premises, args.synthetic, args.seed
+        splits.wice_train_records,
+        snli_premises,
+        args.synthetic,
+        args.seed,
+        args.synthetic_snli_share,
     )
     if args.claim_edits:
         extra += synthetic.edited_claims(
@@ -549,7 +563,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     base = base_model_path()
     model, tokenizer = load_base(base, device, args.layers)
     splits, extra = prepare_data(args, tokenizer)
-    train_set = build_train_set(splits, extra, args.wice_repeat)
+    train_set = build_train_set(splits, extra, args.wice_repeat, args.esnli_repeat)
     log(
         f"train {count_by_source(train_set)} dev {count_by_source(splits.dev)} "
         f"held-out {count_by_source(splits.held_out)} device {device}"
