@@ -5,6 +5,7 @@ again skips every batch already recorded and redoes at most the one in flight wh
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections import deque
@@ -92,6 +93,13 @@ class RunSummary:
     #: runs toward a target: candidates accepted at the end, and why it stopped short
     accepted: int | None = None
     stopped_early: str | None = None
+
+    def add(self, report: BatchReport) -> None:
+        self.batches.append(report)
+        self.generated += report.prompts
+        self.candidates += report.candidates
+        self.parse_failures += report.parse_failures
+        self.errors += report.errors
 
 
 def plan_work(
@@ -408,6 +416,42 @@ def replay_recorded(store: Store, run_id: str, validators: Sequence[Validator]) 
         validator.replay([c for c in recorded if c.parsed or validator.scores_parse_failures])
 
 
+def pending_work(
+    store: Store, run_id: str, items: list[WorkItem], done: set[str] | None
+) -> tuple[RunSummary, _Recorded, dict[int, list[WorkItem]]]:
+    """What a run still has to do, by batch, with its summary so far and what the store holds:
+    prompts recorded as backend errors count as not done (the run retries them)."""
+    if done is None:
+        done = store.completed_work_ids(run_id)
+    recorded = _Recorded(error_work_ids=store.error_work_ids(run_id))
+    summary = RunSummary(run_id, planned=len(items))
+    summary.already_done = sum(1 for i in items if i.work_id in done)
+    batches: dict[int, list[WorkItem]] = {}
+    for item in items:
+        if item.work_id not in done:
+            batches.setdefault(item.batch_index, []).append(item)
+    return summary, recorded, batches
+
+
+@contextlib.contextmanager
+def run_status(store: Store, run_id: str, summary: RunSummary, started: float) -> Iterator[None]:
+    """The run's status when its batches stop early: ``interrupted`` by Ctrl-C, ``failed``
+    with the error otherwise; and its duration either way."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        store.try_set_run_status(run_id, "interrupted")
+        raise
+    except GroundsetError as error:
+        store.try_set_run_status(run_id, "failed", str(error))
+        raise
+    except Exception as error:
+        store.try_set_run_status(run_id, "failed", f"{type(error).__name__}: {error}")
+        raise
+    finally:
+        summary.seconds = time.perf_counter() - started
+
+
 def execute_plan(
     store: Store,
     run_id: str,
@@ -425,27 +469,15 @@ def execute_plan(
     run's status says how it ended (``final=False`` leaves it running, for a run of several
     plans). Prompts recorded as backend errors count as not recorded: this run retries them and
     replaces their rows."""
-    if done is None:
-        done = store.completed_work_ids(run_id)
-    recorded = _Recorded(error_work_ids=store.error_work_ids(run_id))
-    summary = RunSummary(run_id, planned=len(items))
-    summary.already_done = sum(1 for i in items if i.work_id in done)
-    batches: dict[int, list[WorkItem]] = {}
-    for item in items:
-        if item.work_id not in done:
-            batches.setdefault(item.batch_index, []).append(item)
+    summary, recorded, batches = pending_work(store, run_id, items, done)
     started = time.perf_counter()
     if replay and batches:
         replay_recorded(store, run_id, plugins.validators)
-    try:
+    with run_status(store, run_id, summary, started):
         batch_started = time.perf_counter()
         for batch, generated in _generations(list(batches.values()), plugins, settings):
             report = run_batch(store, run_id, batch, plugins, settings, generated, recorded)
-            summary.batches.append(report)
-            summary.generated += report.prompts
-            summary.candidates += report.candidates
-            summary.parse_failures += report.parse_failures
-            summary.errors += report.errors
+            summary.add(report)
             if on_batch is not None:
                 on_batch(report)
             check_stop()
@@ -453,17 +485,6 @@ def execute_plan(
                 break
             store.between_batches(time.perf_counter() - batch_started)
             batch_started = time.perf_counter()
-    except KeyboardInterrupt:
-        store.try_set_run_status(run_id, "interrupted")
-        raise
-    except GroundsetError as error:
-        store.try_set_run_status(run_id, "failed", str(error))
-        raise
-    except Exception as error:
-        store.try_set_run_status(run_id, "failed", f"{type(error).__name__}: {error}")
-        raise
-    finally:
-        summary.seconds = time.perf_counter() - started
     if final:
         store.set_run_status(run_id, "complete")
     return summary

@@ -30,13 +30,14 @@ from groundset.core.engine import (
     RunPlugins,
     RunSummary,
     WorkItem,
-    _Recorded,
     batch_params,
     build_batch,
+    pending_work,
     record_built,
     replay_recorded,
+    run_status,
 )
-from groundset.core.errors import ConfigError, GroundsetError
+from groundset.core.errors import ConfigError
 from groundset.core.interrupts import check_stop
 from groundset.core.records import Generation, PlannedPrompt
 from groundset.core.settings import RaySettings, Settings
@@ -282,7 +283,9 @@ def _dataset(ray: Any, rows: list[dict[str, Any]], run_id: str, plugins: RunPlug
                 fn_constructor_args=arguments,
                 batch_size=options.batches_per_call,
                 batch_format="pyarrow",
-                compute=ActorPoolStrategy(size=size),
+                # one call at a time on each actor: when a batch kills its worker, only the
+                # call running there fails, not the calls queued behind it
+                compute=ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
                 num_cpus=cpus,
                 num_gpus=gpus,
                 # a worker that dies is restarted and its call retried, max_retries times
@@ -310,49 +313,29 @@ def execute_on_ray(
 ) -> RunSummary:
     """:func:`groundset.core.engine.execute_plan` on a Ray cluster: the same batches, scores
     and rows; the driver records each batch as it comes back."""
-    if done is None:
-        done = store.completed_work_ids(run_id)
-    recorded = _Recorded(error_work_ids=store.error_work_ids(run_id))
-    summary = RunSummary(run_id, planned=len(items))
-    summary.already_done = sum(1 for i in items if i.work_id in done)
-    pending: dict[int, list[WorkItem]] = {}
-    for item in items:
-        if item.work_id not in done:
-            pending.setdefault(item.batch_index, []).append(item)
+    summary, recorded, pending = pending_work(store, run_id, items, done)
     stateful = [v for v in plugins.validators if v.stateful]
     closed = settings.run.on_validator_error == "fail_closed"
-    started = time.perf_counter()
+    started = last = time.perf_counter()
 
     def record(built: BuiltBatch, scored: BatchScores) -> None:
+        nonlocal last
         if stateful:
             scored.add(stateful, built.candidates, closed)
         report = record_built(store, run_id, built, scored, recorded)
-        summary.batches.append(report)
-        summary.generated += report.prompts
-        summary.candidates += report.candidates
-        summary.parse_failures += report.parse_failures
-        summary.errors += report.errors
+        summary.add(report)
         if on_batch is not None:
             on_batch(report)
         check_stop()
+        store.between_batches(time.perf_counter() - last)  # readers get in, as on local runs
+        last = time.perf_counter()
 
-    try:
+    with run_status(store, run_id, summary, started):
         if pending:
             replay_recorded(store, run_id, stateful)
             with ray_cluster(settings.ray) as ray:
                 for window in _windows(list(pending.values()), settings.ray.window_batches):
                     _run_window(ray, window, run_id, plugins, settings, record)
-    except KeyboardInterrupt:
-        store.try_set_run_status(run_id, "interrupted")
-        raise
-    except GroundsetError as error:
-        store.try_set_run_status(run_id, "failed", str(error))
-        raise
-    except Exception as error:
-        store.try_set_run_status(run_id, "failed", f"{type(error).__name__}: {error}")
-        raise
-    finally:
-        summary.seconds = time.perf_counter() - started
     store.set_run_status(run_id, "complete")
     return summary
 

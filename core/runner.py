@@ -215,20 +215,11 @@ def start_run(
             summary = run_to_target(
                 store, prepared.run_id, prepared.plugins, prepared.settings, on_batch
             )
-        elif engine == "ray":
-            from groundset.core.ray_engine import execute_on_ray
-
-            summary = execute_on_ray(
-                store,
-                prepared.run_id,
-                prepared.items,
-                prepared.plugins,
-                prepared.settings,
-                on_batch,
-                done=done,
-            )
         else:
-            summary = execute_plan(
+            execute = execute_plan
+            if engine == "ray":
+                from groundset.core.ray_engine import execute_on_ray as execute
+            summary = execute(
                 store,
                 prepared.run_id,
                 prepared.items,
