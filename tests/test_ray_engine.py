@@ -197,9 +197,9 @@ OUTPUTS = [
 #: grounding_embedding is the batch-sensitive model validator (its floats depend on which
 #: candidates share a batch); dedup is stateful and runs on the driver
 VALIDATORS = ["format", "overlap", "grounding_embedding", "dedup"]
-#: the fault tests need no model: a fifth of the documents, and only the duplicate check, which
+#: the fault tests need no model: two fifths of the documents, and only the duplicate check, which
 #: runs on the driver (no validation actors: the generation actors' output goes to the driver)
-SMALL = {"limit_documents": 50, "validators": ["dedup"]}
+SMALL = {"limit_documents": 100, "validators": ["dedup"]}
 #: columns that are timings, left out of the comparison
 TIMINGS = {"latency_s", "created_at", "updated_at", "started_at", "finished_at", "recorded_at"}
 TABLES = ["documents", "prompts", "candidates", "scores", "score_details", "validator_failures"]
@@ -432,13 +432,13 @@ def test_a_private_cluster_retries_killed_workers_records_lost_batches_and_stops
 ):
     """Without an address the run starts its own cluster, bound to 127.0.0.1, and stops every
     process of it at the end. On it, batch 3 kills its worker once: Ray restarts the actor and
-    retries the call, and the rows are the local engine's. Batch 20 kills its worker every
+    retries the call, and the rows are the local engine's. Batch 40 kills its worker every
     time: after ``max_retries`` its call's batches are recorded as failed work (``error`` rows,
     which the next run redoes) and the run completes."""
     assert not ray.is_initialized()
     sessions = set(Path("/tmp/ray").glob("session_2*"))
     db = tmp_path / "faults.duckdb"
-    backend = _killer(tmp_path, once=3, always=20)
+    backend = _killer(tmp_path, once=3, always=40)  # 50 batches: in calls far apart
     summary = _run(documents, db, "ray", backend, run=SMALL, num_cpus=2, max_retries=1)
     assert (tmp_path / "killed").exists(), "the worker was never killed"
 
@@ -453,7 +453,7 @@ def test_a_private_cluster_retries_killed_workers_records_lost_batches_and_stops
             "SELECT batch_index, any_value(error), count(*) FROM candidates"
             " WHERE status = 'error' GROUP BY ALL"
         ).rows
-    assert 20 in {b for b, _, _ in failed} and 3 not in {b for b, _, _ in failed}
+    assert 40 in {b for b, _, _ in failed} and 3 not in {b for b, _, _ in failed}
     assert all(e.startswith("lost on the Ray cluster") for _, e, _ in failed)
     assert summary.errors == sum(n for _, _, n in failed) < summary.generated
     lost = ", ".join(str(b) for b, _, _ in failed)
