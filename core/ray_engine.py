@@ -38,8 +38,9 @@ from groundset.core.engine import (
     run_status,
 )
 from groundset.core.errors import ConfigError
+from groundset.core.interfaces import Strategy
 from groundset.core.interrupts import check_stop
-from groundset.core.records import Generation, PlannedPrompt
+from groundset.core.records import Generation, GenerationParams, PlannedPrompt
 from groundset.core.settings import RaySettings, Settings
 from groundset.core.store import Store
 
@@ -86,7 +87,12 @@ def _import_ray():
 
 
 def failed_batch(
-    run_id: str, batch: list[WorkItem], params: Any, strategy: Any, model_id: str, error: str
+    run_id: str,
+    batch: list[WorkItem],
+    params: GenerationParams,
+    strategy: Strategy,
+    model_id: str,
+    error: str,
 ) -> BuiltBatch:
     """A batch that could not be generated, as ``error`` rows: the next run retries it."""
     prompts = [item.planned.prompt for item in batch]

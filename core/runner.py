@@ -216,9 +216,12 @@ def start_run(
                 store, prepared.run_id, prepared.plugins, prepared.settings, on_batch
             )
         else:
-            execute = execute_plan
             if engine == "ray":
-                from groundset.core.ray_engine import execute_on_ray as execute
+                from groundset.core.ray_engine import execute_on_ray
+
+                execute = execute_on_ray
+            else:
+                execute = execute_plan
             summary = execute(
                 store,
                 prepared.run_id,
