@@ -46,7 +46,10 @@ from groundset.core.testing import (  # noqa: E402
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]
 #: the same on every node and the driver: no token, since the cluster is on loopback only
-ENV = {"RAY_AUTH_MODE": "disabled", "RAY_DISABLE_USAGE_STATS": "1"}
+ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+NO_PRESTART = {"enable_worker_prestart": False, "prestart_worker_first_driver": False}
 
 
 def _free_port() -> int:
@@ -106,7 +109,8 @@ def _running_with(text: str, wait: float = 5.0) -> list[int]:
 
 
 class LoopbackCluster:
-    """``ray start --head`` on 127.0.0.2 and a second node on 127.0.0.3, one CPU each."""
+    """``ray start --head`` on 127.0.0.2 and a second node on 127.0.0.3, one CPU each. The
+    nodes come up in the background (``wait`` for them), so this process can work meanwhile."""
 
     def __init__(self, cpus_per_node: int = 1) -> None:
         # Ray puts Unix sockets under the temp dir: keep its path short
@@ -115,23 +119,48 @@ class LoopbackCluster:
         self.address = f"{HEAD_IP}:{self.port}"
         self.env = os.environ | ENV
         self.starters: list[subprocess.Popen] = []
-        common = [f"--num-cpus={cpus_per_node}", "--block", "--disable-usage-stats"]
-        self._start(
-            "head",
-            [
-                "--head",
-                f"--node-ip-address={HEAD_IP}",
-                f"--port={self.port}",
-                f"--temp-dir={self.root}",
-                "--include-dashboard=false",
-                *common,
-            ],
-        )
-        self._wait_for_nodes(1)
-        self._start(
-            "worker", [f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common]
-        )
-        self._wait_for_nodes(2)
+        self._cpus = cpus_per_node
+        self._failure: BaseException | None = None
+        self._starting = threading.Thread(target=self._start_nodes, daemon=True)
+        self._starting.start()
+
+    def wait(self, timeout: float = 90.0) -> LoopbackCluster:
+        """Until both nodes are up."""
+        self._starting.join(timeout)
+        if self._starting.is_alive():
+            raise RuntimeError(f"the loopback Ray cluster took over {timeout:.0f} s to start")
+        if self._failure is not None:
+            raise RuntimeError(f"the loopback Ray cluster did not come up: {self._failure}")
+        return self
+
+    def _start_nodes(self) -> None:
+        common = [
+            f"--num-cpus={self._cpus}",
+            "--block",
+            "--disable-usage-stats",
+            "--include-log-monitor=false",  # workers' logs stay in files, not sent to drivers
+        ]
+        try:
+            self._start(
+                "head",
+                [
+                    "--head",
+                    f"--node-ip-address={HEAD_IP}",
+                    f"--port={self.port}",
+                    f"--temp-dir={self.root}",
+                    "--include-dashboard=false",
+                    # no idle workers started ahead for each driver: the stages are actors
+                    f"--system-config={json.dumps(NO_PRESTART)}",
+                    *common,
+                ],
+            )
+            self._wait_for_nodes(1)
+            self._start(
+                "worker", [f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common]
+            )
+            self._wait_for_nodes(2)
+        except BaseException as error:  # reported by wait(), in the test's thread
+            self._failure = error
 
     def _start(self, name: str, arguments: list[str]) -> None:
         log = (self.root / f"{name}.log").open("wb")
@@ -154,32 +183,32 @@ class LoopbackCluster:
                 return
             if any(p.poll() is not None for p in self.starters):
                 break
-            time.sleep(0.2)
+            time.sleep(0.1)
         logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in self.root.glob("*.log"))
-        self.stop()
-        raise RuntimeError(f"the loopback Ray cluster did not come up:\n{logs}")
+        raise RuntimeError(logs)
 
     def processes(self) -> set[int]:
         """Every live process this cluster started (node daemons and their workers)."""
         return {p for p in _descendants([s.pid for s in self.starters]) if _alive(p)}
 
     def stop(self) -> set[int]:
-        """Stop both nodes and every process under them; returns any still alive after."""
+        """Kill both nodes and every process under them; returns any still alive after. No
+        graceful shutdown: nothing of a test cluster needs saving. The processes are stopped
+        first, so none can start another between the listing and the kill."""
+        self._starting.join(90)
         started = self.processes()
-        for starter in self.starters:
-            if starter.poll() is None:
-                starter.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(p) for p in started):
-            time.sleep(0.2)
-        for pid in started | self.processes():
+        for pid in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        started |= self.processes()
+        for pid in started:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         for starter in self.starters:
             starter.wait(timeout=10)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and any(_alive(p) for p in started):
-            time.sleep(0.1)
+            time.sleep(0.05)
         return {p for p in started if _alive(p)}
 
 
@@ -235,7 +264,7 @@ def _config(documents: Path, db: Path, run: dict | None = None, **ray_options) -
     }
 
 
-def _run(documents: Path, db: Path, engine: str, backend=None, run=None, **ray_options):
+def _prepare(documents: Path, db: Path, backend=None, run=None, **ray_options):
     config = _config(documents, db, run, **ray_options)
     settings = settings_from_config(config, "test", db.parent)
     with registered_plugin(MockBackendPlugin(), "mock-backend"):
@@ -243,6 +272,11 @@ def _run(documents: Path, db: Path, engine: str, backend=None, run=None, **ray_o
     if backend is not None:
         plugins = prepared.plugins
         prepared.plugins = RunPlugins(plugins.strategy, backend, plugins.validators)
+    return prepared
+
+
+def _run(documents: Path, db: Path, engine: str, backend=None, run=None, **ray_options):
+    prepared = _prepare(documents, db, backend, run, **ray_options)
     with Store(db) as store:
         return start_run(prepared, store, engine=engine)
 
@@ -283,14 +317,49 @@ def _value(db: Path, sql: str):
         return store.query(sql).rows[0][0]
 
 
+class LocalReference:
+    """The config on the local engine, computed in a thread from the moment this is made: the
+    Ray run beside it mostly waits on its workers, so one core would otherwise idle."""
+
+    def __init__(self, documents: Path, db: Path) -> None:
+        self.db = db
+        self._prepared = _prepare(documents, db)  # here: the plugin registry is not shared
+        self._summary = None
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._compute, daemon=True)
+        self._thread.start()
+
+    def _compute(self) -> None:
+        import torch
+
+        # one thread, as in the Ray workers: the runs in other processes keep the other core
+        # busy, and a second thread would spin waiting for it (twice the CPU and wall time)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with Store(self.db) as store:
+                self._summary = start_run(self._prepared, store, engine="local")
+        except BaseException as error:  # reported by result(), in the test's thread
+            self._failure = error
+        finally:
+            torch.set_num_threads(threads)
+
+    def result(self) -> Path:
+        self._thread.join(300)
+        assert not self._thread.is_alive(), "the local run never finished"
+        if self._failure is not None:
+            raise self._failure
+        assert self._summary.generated == DOCUMENTS * SAMPLES
+        model = "SELECT count(*) FROM scores WHERE validator = 'grounding_embedding'"
+        assert _value(self.db, model) > 200
+        return self.db
+
+
 @pytest.fixture(scope="module")
-def local_store(documents, tmp_path_factory) -> Path:
-    """The reference: the config on the local engine."""
-    db = tmp_path_factory.mktemp("ray-local") / "local.duckdb"
-    summary = _run(documents, db, "local")
-    assert summary.generated == DOCUMENTS * SAMPLES
-    assert _value(db, "SELECT count(*) FROM scores WHERE validator = 'grounding_embedding'") > 200
-    return db
+def local_reference(documents, tmp_path_factory):
+    reference = LocalReference(documents, tmp_path_factory.mktemp("ray-local") / "local.duckdb")
+    yield reference
+    reference._thread.join(300)
 
 
 @pytest.fixture(scope="module")
@@ -317,55 +386,82 @@ def cluster():
         assert not left, f"Ray processes left running: {sorted(left)}"
 
 
-def test_the_model_validator_is_batch_sensitive():
-    """Otherwise the parity below would prove less: scoring the same candidates in other
-    batches changes grounding_embedding's floats, so equal rows need equal batches."""
-    validator = create_plugin("validator", "grounding_embedding", {})
-    docs = [
-        Document(title=f"d{i}", text=f"Plant {i} in Ohio made {i * 7} engines.") for i in range(4)
-    ]
-    candidates = [
-        Candidate(f"c{i}", "r", f"w{i}", docs[i % 4], {"question": "How many?", "answer": a}, "")
-        for i, a in enumerate(["It made 7 engines.", "In Ohio.", "Ana.", "It made 14."] * 2)
-    ]
-    together = validator.score(candidates)
-    alone = [r for c in candidates for r in validator.score([c])]
-    assert together != alone
+#: one CPU a node and a stage: generation runs on one node, validation on the other
+ONE_STAGE_A_NODE = {"generate_num_cpus": 1, "validate_num_cpus": 1}
 
 
-def test_two_node_cluster_writes_the_local_engines_rows(cluster, documents, local_store, tmp_path):
-    db = tmp_path / "ray.duckdb"
-    # one CPU a node and a stage: generation runs on one node, validation on the other
-    whole = {"generate_num_cpus": 1, "validate_num_cpus": 1}
-    summary = _run(documents, db, "ray", address=cluster.address, **whole)
-    assert summary.generated == DOCUMENTS * SAMPLES and summary.errors == 0
-    _same(local_store, db)
-    assert _value(db, "SELECT status FROM runs") == "complete"
+class KilledDriver:
+    """``groundset run CONFIG --engine ray`` on the loopback cluster, in a process of its own,
+    SIGKILLed once its progress bar passes a quarter of the plan. It runs in the background
+    from the moment this is made, beside whatever this process does meanwhile."""
+
+    def __init__(self, cluster: LoopbackCluster, documents: Path, directory: Path) -> None:
+        self.cluster = cluster
+        self.db = directory / "killed.duckdb"
+        config = directory / "run.toml"
+        config.write_text(_toml(_config(documents, self.db, **ONE_STAGE_A_NODE)))
+        self.command = [
+            sys.executable, "-m", "groundset.core", "run", str(config),
+            "--engine", "ray", "--ray-address", cluster.address,
+            "--set", "backends.mock.delay_s=0.01",  # slow enough to be killed part-way
+        ]  # fmt: skip
+        self.env = os.environ | ENV | install_mock_backend(directory / "plugins")
+        self.env["HF_HUB_OFFLINE"] = "1"
+        self.process: subprocess.Popen | None = None
+        self.reached_a_quarter = False
+        self._stopping = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._drive, daemon=True)
+        self._thread.start()
+
+    def _drive(self) -> None:
+        try:
+            self.cluster.wait()
+            if self._stopping.is_set():
+                return
+            self.process = subprocess.Popen(self.command, stderr=subprocess.PIPE, env=self.env)
+            progress = _watch(self.process)
+            deadline = time.monotonic() + 180
+            try:
+                while not progress.wait(0.2):
+                    ended = self.process.poll() is not None or self._stopping.is_set()
+                    if ended or time.monotonic() > deadline:
+                        break
+                self.reached_a_quarter = progress.is_set()
+            finally:
+                self.kill()
+        except BaseException as error:  # reported by result(), in the test's thread
+            self._failure = error
+
+    def kill(self) -> None:
+        """SIGKILL the driver now, if it still runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(30)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.kill()
+        self._thread.join(240)
+
+    def result(self) -> Path:
+        """The store it left, once it is dead."""
+        self._thread.join(240)
+        assert not self._thread.is_alive(), "the driver was never killed"
+        if self._failure is not None:
+            raise self._failure
+        assert self.reached_a_quarter, "the driver never got past a quarter of its prompts"
+        return self.db
 
 
-def test_a_killed_driver_resumes_to_the_same_rows(cluster, documents, local_store, tmp_path):
-    config = tmp_path / "run.toml"
-    db = tmp_path / "killed.duckdb"
-    config.write_text(_toml(_config(documents, db)), encoding="utf-8")
-    env = os.environ | ENV | install_mock_backend(tmp_path / "plugins") | {"HF_HUB_OFFLINE": "1"}
-    command = [
-        sys.executable, "-m", "groundset.core", "run", str(config),
-        "--engine", "ray", "--ray-address", cluster.address,
-        "--set", "backends.mock.delay_s=0.01",  # slow enough to be killed part-way
-    ]  # fmt: skip
-    driver = subprocess.Popen(command, stderr=subprocess.PIPE, env=env)
-    progress = _watch(driver)
+@pytest.fixture(scope="module")
+def killed_driver(cluster, documents, tmp_path_factory):
+    driver = KilledDriver(cluster, documents, tmp_path_factory.mktemp("ray-killed"))
     try:
-        assert progress.wait(120), "the driver never got past a quarter of its prompts"
+        yield driver
     finally:
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(30)
-    recorded = _value(db, "SELECT count(DISTINCT work_id) FROM candidates")
-    assert 0 < recorded < DOCUMENTS * SAMPLES
-    summary = _run(documents, db, "ray", address=cluster.address)
-    assert summary.already_done == recorded
-    assert summary.generated == DOCUMENTS * SAMPLES - recorded
-    _same(local_store, db)
+        driver.stop()
 
 
 def _toml(config: dict) -> str:
@@ -428,14 +524,18 @@ def _killer(tmp_path: Path, once: int, always: int) -> MockBackend:
 
 
 def test_a_private_cluster_retries_killed_workers_records_lost_batches_and_stops(
-    documents, small_local_store, tmp_path
+    killed_driver, documents, small_local_store, tmp_path, monkeypatch
 ):
-    """Without an address the run starts its own cluster, bound to 127.0.0.1, and stops every
-    process of it at the end. On it, batch 3 kills its worker once: Ray restarts the actor and
-    retries the call, and the rows are the local engine's. Batch 40 kills its worker every
-    time: after ``max_retries`` its call's batches are recorded as failed work (``error`` rows,
-    which the next run redoes) and the run completes."""
+    """Without an address the run starts its own cluster, bound to 127.0.0.1, which reports
+    no usage to Ray and stops every process of it at the end. On it, batch 3 kills its worker
+    once: Ray restarts the actor and retries the call, and the rows are the local engine's.
+    Batch 40 kills its worker every time: after ``max_retries`` its call's batches are
+    recorded as failed work (``error`` rows, which the next run redoes) and the run completes.
+
+    The module's first test: asking for ``killed_driver`` starts that driver, which then runs
+    in its own process and on the loopback cluster beside this test."""
     assert not ray.is_initialized()
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)  # groundset's default applies
     sessions = set(Path("/tmp/ray").glob("session_2*"))
     db = tmp_path / "faults.duckdb"
     backend = _killer(tmp_path, once=3, always=40)  # 50 batches: in calls far apart
@@ -446,6 +546,13 @@ def test_a_private_cluster_retries_killed_workers_records_lost_batches_and_stops
     raylet = (session / "logs" / "raylet.out").read_text(errors="replace")
     assert "node_manager address: 127.0.0.1:" in raylet and "node:127.0.0.1" in raylet
     assert _running_with(session.name) == [], "the private cluster outlived the run"
+    actors = {
+        line.removeprefix(":actor_name:")
+        for log in (session / "logs").glob("worker-*.out")
+        for line in log.read_text(errors="replace").splitlines()
+        if line.startswith(":actor_name:")
+    }
+    assert "_StatsActor" in actors and "_UsageCollectionActor" not in actors, actors
 
     with Store(db, read_only=True) as store:
         assert store.query("SELECT status FROM runs").rows[0][0] == "complete"
@@ -471,6 +578,39 @@ def test_a_private_cluster_retries_killed_workers_records_lost_batches_and_stops
                     f" {kept.format(other, other)})"
                 ).rows[0][0]
                 assert rows == 0, (table, one)
+
+
+def test_a_killed_driver_resumes_on_two_nodes_to_the_local_engines_rows(
+    killed_driver, cluster, documents, local_reference
+):
+    """The CLI driver, killed part-way, left some batches recorded; run again, on the two-node
+    cluster, the plan records only the rest, and the store then holds exactly the local
+    engine's rows. Both runs place generation and validation on different nodes."""
+    db = killed_driver.result()
+    recorded = _value(db, "SELECT count(DISTINCT work_id) FROM candidates")
+    assert 0 < recorded < DOCUMENTS * SAMPLES
+    summary = _run(documents, db, "ray", address=cluster.address, **ONE_STAGE_A_NODE)
+    assert summary.already_done == recorded
+    assert summary.generated == DOCUMENTS * SAMPLES - recorded
+    assert summary.errors == 0
+    _same(local_reference.result(), db)
+    assert _value(db, "SELECT status FROM runs") == "complete"
+
+
+def test_the_model_validator_is_batch_sensitive():
+    """Otherwise the parity above would prove less: scoring the same candidates in other
+    batches changes grounding_embedding's floats, so equal rows need equal batches."""
+    validator = create_plugin("validator", "grounding_embedding", {})
+    docs = [
+        Document(title=f"d{i}", text=f"Plant {i} in Ohio made {i * 7} engines.") for i in range(4)
+    ]
+    candidates = [
+        Candidate(f"c{i}", "r", f"w{i}", docs[i % 4], {"question": "How many?", "answer": a}, "")
+        for i, a in enumerate(["It made 7 engines.", "In Ohio.", "Ana.", "It made 14."] * 2)
+    ]
+    together = validator.score(candidates)
+    alone = [r for c in candidates for r in validator.score([c])]
+    assert together != alone
 
 
 def test_bootstrapping_runs_stay_on_the_local_engine(tmp_path, documents):
@@ -503,3 +643,16 @@ def test_without_ray_the_engine_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"pip install 'groundset\[ray\]'"):
         ray_engine._import_ray()
+
+
+def test_a_private_cluster_reports_no_usage_unless_asked(monkeypatch):
+    from groundset.core import ray_engine
+
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    with ray_engine._no_usage_reports():
+        assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
+    assert "RAY_USAGE_STATS_ENABLED" not in os.environ
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "1")
+    with ray_engine._no_usage_reports():
+        assert os.environ["RAY_USAGE_STATS_ENABLED"] == "1"
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "1"
