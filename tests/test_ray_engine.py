@@ -1,6 +1,11 @@
 """``--engine ray``: the same plan on a Ray cluster writes exactly the local engine's rows: on a
 two-node cluster on loopback addresses, after the driver is killed and the run resumed, and
-when workers die under it."""
+when workers die under it.
+
+The module is one schedule, to stay within a minute on two cores (each Ray worker process pays
+its imports, sentence-transformers ~9 s of CPU): the CLI driver to be killed starts first, in
+the background, beside the private-cluster fault test; its rerun on two nodes then runs while a
+thread computes the local reference."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -384,6 +390,7 @@ def cluster():
             else:
                 os.environ[key] = value
         assert not left, f"Ray processes left running: {sorted(left)}"
+        shutil.rmtree(cluster.root, ignore_errors=True)  # its logs, kept when the check fails
 
 
 #: one CPU a node and a stage: generation runs on one node, validation on the other
