@@ -1,7 +1,7 @@
 """What the Ray engine costs and what it buys, on this machine: items/s on the local engine and
 on a private Ray cluster for the same config.
 
-    python bench/ray_overhead.py [--items 20000] [--busy-items 2000] [--json FILE]
+    python bench/ray_overhead.py [--items 20000] [--busy-items 6000] [--repeats 3] [--json FILE]
 
 Two stages, both through the real engines and stores, with the mock backend answering per
 prompt and the ``format`` validator:
@@ -11,7 +11,9 @@ fixed costs (starting the cluster, Ray Data starting its actors: a few seconds a
 and are reported beside.
 
 - **trivial**: the backend answers at once. Ray's extra cost per item is its slope minus the
-  local engine's. Target: <= 0.2 ms.
+  local engine's. Target: <= 0.2 ms. A run of 20,000 items takes 10-15 s, and the same run
+  varies by a quarter from one time to the next on a 2-core machine (disk, page cache): each
+  size runs ``--repeats`` times on each engine, and the slope is taken between the medians.
 - **busy**: the backend spends 10 ms of CPU on each prompt, and Ray runs two generation actors;
   no validator, so that the stage measured is the only one (on two cores a third actor starting
   up beside two busy ones is starved, and Ray Data holds generation back until it takes the
@@ -34,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,10 +176,27 @@ def tree_pss(root: int) -> int:
     return total
 
 
+def repeated(
+    run: Callable[[int], dict[str, Any]], sizes: tuple[int, int], repeats: int
+) -> dict[int, dict[str, Any]]:
+    """Each size ``repeats`` times, the sizes alternating (so that a slow spell of the machine
+    falls on both); per size, the run of median time, with every time kept beside it."""
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
+    for _ in range(repeats):
+        for n in sizes:
+            runs[n].append(run(n))
+    chosen = {}
+    for n, done in runs.items():
+        ordered = sorted(done, key=lambda r: r["seconds"])
+        chosen[n] = ordered[len(ordered) // 2] | {"all_seconds": [r["seconds"] for r in done]}
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=20_000, help="trivial stage, larger size")
     parser.add_argument("--busy-items", type=int, default=6_000, help="10 ms stage, larger size")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each trivial size")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     import ray
@@ -195,12 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         with ray_cluster(RaySettings(num_cpus=2)), MemorySampler() as memory:
             results["ray_start_s"] = time.perf_counter() - started
             run_once(folder, sizes[0], "ray", generate_num_cpus=0.5)  # warm-up: workers, imports
-            trivial = {n: run_once(folder, n, "ray", generate_num_cpus=0.5) for n in sizes}
+            trivial = repeated(
+                lambda n: run_once(folder, n, "ray", generate_num_cpus=0.5), sizes, args.repeats
+            )
             busy_ray = {
                 n: run_once(folder, n, "ray", True, (), **busy_ray_options) for n in busy_sizes
             }
         assert not ray.is_initialized()
-        local = {n: run_once(folder, n, "local") for n in sizes}
+        local = repeated(lambda n: run_once(folder, n, "local"), sizes, args.repeats)
         busy_local = {n: run_once(folder, n, "local", True, ()) for n in busy_sizes}
 
     def slope(runs: dict[int, dict[str, float]]) -> float:
@@ -215,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     peak_gib = memory.peak / 2**30
     results |= {
         "trivial": {
+            "repeats": args.repeats,
             "local": list(local.values()),
             "ray": list(trivial.values()),
             "local_ms_per_item": slope(local) * 1000,
