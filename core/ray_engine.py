@@ -192,7 +192,7 @@ def ray_cluster(options: RaySettings) -> Iterator[Any]:
             ray.init(address=options.address, **common)
         else:
             private.enter_context(_no_usage_reports())
-            with _loopback(ray):
+            with _loopback(ray), _quiet(TOKEN_NOTICE):
                 ray.init(
                     address="local",  # never attach to a cluster left over from another session
                     num_cpus=options.num_cpus or None,
@@ -216,6 +216,24 @@ def ray_cluster(options: RaySettings) -> Iterator[Any]:
             yield ray
         finally:
             ray.shutdown()
+
+
+#: the logger of Ray's notice, on every private cluster, that token authentication is on
+TOKEN_NOTICE = "ray._private.authentication.authentication_token_setup"
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Ray announces that it turned token authentication on for a private cluster (its
+    default, which groundset keeps): a line through the middle of the progress bar that asks
+    nothing of the user. Errors still show."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager
