@@ -186,32 +186,30 @@ def ray_cluster(options: RaySettings) -> Iterator[Any]:
         "logging_level": logging.WARNING,
         "log_to_driver": True,
     }
-    private = contextlib.ExitStack()
-    try:
-        if options.address:
-            ray.init(address=options.address, **common)
-        else:
-            private.enter_context(_no_usage_reports())
-            with _loopback(ray), _quiet(TOKEN_NOTICE):
-                ray.init(
-                    address="local",  # never attach to a cluster left over from another session
-                    num_cpus=options.num_cpus or None,
-                    include_dashboard=False,
-                    _node_ip_address="127.0.0.1",
-                    # no idle workers kept warm for tasks: the stages are actors (~150 MB each)
-                    _system_config={
-                        "enable_worker_prestart": False,
-                        "prestart_worker_first_driver": False,
-                    },
-                    **common,
-                )
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        private.close()
-        where = options.address or "a private cluster on this machine"
-        raise ConfigError(f"ray: cannot connect to {where}: {error}") from None
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # groundset's own
-    with private:
+    with contextlib.ExitStack() as private:  # what a private cluster changes, undone at the end
+        try:
+            if options.address:
+                ray.init(address=options.address, **common)
+            else:
+                private.enter_context(_no_usage_reports())
+                with _loopback(ray), _quiet(TOKEN_NOTICE):
+                    ray.init(
+                        address="local",  # never attach to a cluster left from another session
+                        num_cpus=options.num_cpus or None,
+                        include_dashboard=False,
+                        _node_ip_address="127.0.0.1",
+                        # no idle workers kept warm for tasks: the stages are actors (~150 MB each)
+                        _system_config={
+                            "enable_worker_prestart": False,
+                            "prestart_worker_first_driver": False,
+                        },
+                        **common,
+                    )
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            where = options.address or "a private cluster on this machine"
+            raise ConfigError(f"ray: cannot connect to {where}: {error}") from None
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # groundset's
         try:
             yield ray
         finally:
