@@ -22,7 +22,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +32,7 @@ ray = pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra")
 
 import cloudpickle  # noqa: E402  (ships with ray)
 
-from groundset.core.engine import RunPlugins, batch_seed  # noqa: E402
+from groundset.core.engine import RunPlugins, RunSummary, batch_seed  # noqa: E402
 from groundset.core.errors import ConfigError  # noqa: E402
 from groundset.core.factory import create_plugin  # noqa: E402
 from groundset.core.records import Candidate, Document  # noqa: E402
@@ -115,6 +117,34 @@ def _running_with(text: str, wait: float = 5.0) -> list[int]:
         time.sleep(0.2)
 
 
+class InBackground:
+    """``work()`` in a daemon thread from the moment this is made; ``result()`` returns what it
+    returned, or raises what it raised, in the test's own thread."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], Any]) -> None:
+        try:
+            self._value = work()
+        except BaseException as error:
+            self._failure = error
+
+    def done(self, timeout: float) -> bool:
+        """Whether the work has ended, waiting up to ``timeout`` seconds for it."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def result(self) -> Any:
+        """Once ``done``."""
+        if self._failure is not None:
+            raise self._failure
+        return self._value
+
+
 class LoopbackCluster:
     """``ray start --head`` on 127.0.0.2 and a second node on 127.0.0.3, one CPU each. The
     nodes come up in the background (``wait`` for them), so this process can work meanwhile."""
@@ -127,17 +157,13 @@ class LoopbackCluster:
         self.env = os.environ | ENV
         self.starters: list[subprocess.Popen] = []
         self._cpus = cpus_per_node
-        self._failure: BaseException | None = None
-        self._starting = threading.Thread(target=self._start_nodes, daemon=True)
-        self._starting.start()
+        self._starting = InBackground(self._start_nodes)
 
     def wait(self, timeout: float = 90.0) -> LoopbackCluster:
         """Until both nodes are up."""
-        self._starting.join(timeout)
-        if self._starting.is_alive():
+        if not self._starting.done(timeout):
             raise RuntimeError(f"the loopback Ray cluster took over {timeout:.0f} s to start")
-        if self._failure is not None:
-            raise RuntimeError(f"the loopback Ray cluster did not come up: {self._failure}")
+        self._starting.result()
         return self
 
     def _start_nodes(self) -> None:
@@ -147,27 +173,24 @@ class LoopbackCluster:
             "--disable-usage-stats",
             "--include-log-monitor=false",  # workers' logs stay in files, not sent to drivers
         ]
-        try:
-            self._start(
-                "head",
-                [
-                    "--head",
-                    f"--node-ip-address={HEAD_IP}",
-                    f"--port={self.port}",
-                    f"--temp-dir={self.root}",
-                    "--include-dashboard=false",
-                    # no idle workers started ahead for each driver: the stages are actors
-                    f"--system-config={json.dumps(NO_PRESTART)}",
-                    *common,
-                ],
-            )
-            self._wait_for_nodes(1)
-            self._start(
-                "worker", [f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common]
-            )
-            self._wait_for_nodes(2)
-        except BaseException as error:  # reported by wait(), in the test's thread
-            self._failure = error
+        self._start(
+            "head",
+            [
+                "--head",
+                f"--node-ip-address={HEAD_IP}",
+                f"--port={self.port}",
+                f"--temp-dir={self.root}",
+                "--include-dashboard=false",
+                # no idle workers started ahead for each driver: the stages are actors
+                f"--system-config={json.dumps(NO_PRESTART)}",
+                *common,
+            ],
+        )
+        self._wait_for_nodes(1)
+        self._start(
+            "worker", [f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common]
+        )
+        self._wait_for_nodes(2)
 
     def _start(self, name: str, arguments: list[str]) -> None:
         log = (self.root / f"{name}.log").open("wb")
@@ -192,7 +215,7 @@ class LoopbackCluster:
                 break
             time.sleep(0.1)
         logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in self.root.glob("*.log"))
-        raise RuntimeError(logs)
+        raise RuntimeError(f"the loopback Ray cluster did not come up:\n{logs}")
 
     def processes(self) -> set[int]:
         """Every live process this cluster started (node daemons and their workers)."""
@@ -202,7 +225,7 @@ class LoopbackCluster:
         """Kill both nodes and every process under them; returns any still alive after. No
         graceful shutdown: nothing of a test cluster needs saving. The processes are stopped
         first, so none can start another between the listing and the kill."""
-        self._starting.join(90)
+        self._starting.done(90)
         started = self.processes()
         for pid in started:
             with contextlib.suppress(ProcessLookupError):
@@ -331,12 +354,9 @@ class LocalReference:
     def __init__(self, documents: Path, db: Path) -> None:
         self.db = db
         self._prepared = _prepare(documents, db)  # here: the plugin registry is not shared
-        self._summary = None
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._compute, daemon=True)
-        self._thread.start()
+        self.running = InBackground(self._compute)
 
-    def _compute(self) -> None:
+    def _compute(self) -> RunSummary:
         import torch
 
         # one thread, as in the Ray workers: the runs in other processes keep the other core
@@ -345,18 +365,13 @@ class LocalReference:
         torch.set_num_threads(1)
         try:
             with Store(self.db) as store:
-                self._summary = start_run(self._prepared, store, engine="local")
-        except BaseException as error:  # reported by result(), in the test's thread
-            self._failure = error
+                return start_run(self._prepared, store, engine="local")
         finally:
             torch.set_num_threads(threads)
 
     def result(self) -> Path:
-        self._thread.join(300)
-        assert not self._thread.is_alive(), "the local run never finished"
-        if self._failure is not None:
-            raise self._failure
-        assert self._summary.generated == DOCUMENTS * SAMPLES
+        assert self.running.done(300), "the local run never finished"
+        assert self.running.result().generated == DOCUMENTS * SAMPLES
         model = "SELECT count(*) FROM scores WHERE validator = 'grounding_embedding'"
         assert _value(self.db, model) > 200
         return self.db
@@ -366,7 +381,7 @@ class LocalReference:
 def local_reference(documents, tmp_path_factory):
     reference = LocalReference(documents, tmp_path_factory.mktemp("ray-local") / "local.duckdb")
     yield reference
-    reference._thread.join(300)
+    reference.running.done(300)
 
 
 @pytest.fixture(scope="module")
@@ -418,28 +433,23 @@ class KilledDriver:
         self.process: subprocess.Popen | None = None
         self.reached_a_quarter = False
         self._stopping = threading.Event()
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._drive, daemon=True)
-        self._thread.start()
+        self._driving = InBackground(self._drive)
 
     def _drive(self) -> None:
+        self.cluster.wait()
+        if self._stopping.is_set():
+            return
+        self.process = subprocess.Popen(self.command, stderr=subprocess.PIPE, env=self.env)
+        progress = _watch(self.process)
+        deadline = time.monotonic() + 180
         try:
-            self.cluster.wait()
-            if self._stopping.is_set():
-                return
-            self.process = subprocess.Popen(self.command, stderr=subprocess.PIPE, env=self.env)
-            progress = _watch(self.process)
-            deadline = time.monotonic() + 180
-            try:
-                while not progress.wait(0.2):
-                    ended = self.process.poll() is not None or self._stopping.is_set()
-                    if ended or time.monotonic() > deadline:
-                        break
-                self.reached_a_quarter = progress.is_set()
-            finally:
-                self.kill()
-        except BaseException as error:  # reported by result(), in the test's thread
-            self._failure = error
+            while not progress.wait(0.2):
+                ended = self.process.poll() is not None or self._stopping.is_set()
+                if ended or time.monotonic() > deadline:
+                    break
+            self.reached_a_quarter = progress.is_set()
+        finally:
+            self.kill()
 
     def kill(self) -> None:
         """SIGKILL the driver now, if it still runs."""
@@ -451,14 +461,12 @@ class KilledDriver:
     def stop(self) -> None:
         self._stopping.set()
         self.kill()
-        self._thread.join(240)
+        self._driving.done(240)
 
     def result(self) -> Path:
         """The store it left, once it is dead."""
-        self._thread.join(240)
-        assert not self._thread.is_alive(), "the driver was never killed"
-        if self._failure is not None:
-            raise self._failure
+        assert self._driving.done(240), "the driver was never killed"
+        self._driving.result()
         assert self.reached_a_quarter, "the driver never got past a quarter of its prompts"
         return self.db
 
