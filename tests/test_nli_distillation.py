@@ -28,6 +28,18 @@ def test_soft_part_vanishes_when_the_student_matches_the_teacher_and_pulls_towar
     assert student.grad[0, 1] < 0 < student.grad[0, 2]
 
 
+def test_pairs_without_a_teacher_row_learn_from_their_gold_label_alone():
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]])
+    labels = torch.tensor([0, 2])
+    teacher = torch.log_softmax(torch.tensor([[0.0, 4.0, 0.0], [4.0, 0.0, 0.0]]), dim=-1)
+    teacher[1] = float("nan")
+    loss = train.distillation_loss(logits, labels, teacher, alpha=0.0, temperature=2.0)
+    hard = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    soft_first = train.distillation_loss(logits[:1], labels[:1], teacher[:1], 0.0, 2.0)
+    assert loss.item() == pytest.approx((soft_first.item() + hard[1].item()) / 2)
+    assert not torch.isnan(loss)
+
+
 def test_batches_carry_segments_only_when_the_encoder_has_them():
     with_types = train.Encoded([[1, 2, 3], [4, 5]], [[0, 0, 1], [0, 1]], [1, 0])
     batch = train.collate(with_types, [0, 1], torch.device("cpu"))

@@ -86,6 +86,7 @@ class Splits:
     held_out: list[Example]
     wice_train_records: list[dict] = field(default_factory=list)
     dropped_for_leakage: int = 0
+    wice_dev_records: list[dict] = field(default_factory=list)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Number of examples per split and source."""
@@ -316,7 +317,7 @@ def load_splits(
         + snli_examples(read_jsonl(root / "cad_dev.jsonl"), "cad")
         + wice_examples(wice_dev_rows, "wice", max_length, count)
     )
-    return Splits(train, dev, held_out, wice_train_rows, len(esnli) - len(kept))
+    return Splits(train, dev, held_out, wice_train_rows, len(esnli) - len(kept), wice_dev_rows)
 
 
 def shuffled(examples: Sequence[Example], seed: int) -> list[Example]:
