@@ -52,3 +52,27 @@ def test_batches_carry_segments_only_when_the_encoder_has_them():
     assert "token_type_ids" not in batch
     assert batch["labels"].tolist() == [0, 1]
     assert torch.allclose(batch["teacher_log_probs"], torch.from_numpy(soft[[1, 0]]))
+
+
+def test_only_the_chosen_sources_keep_their_teacher_rows():
+    from training.nli.data import Example
+
+    examples = [
+        Example("p", "h", "entailment", source, "g") for source in ("esnli", "synthetic", "cad")
+    ]
+    labels = np.log(np.full((3, 3), 1 / 3, dtype=np.float32))
+    rows = train.distilled_rows(labels, examples, "esnli, cad")
+    assert np.isnan(rows[1]).all() and not np.isnan(rows[[0, 2]]).any()
+    assert not np.isnan(train.distilled_rows(labels, examples, "")).any()
+    with pytest.raises(SystemExit, match="wice"):
+        train.distilled_rows(labels, examples, "esnli,wice")
+
+
+def test_saved_teacher_labels_fit_only_the_same_pairs_in_the_same_order():
+    from training.nli.data import Example
+
+    a = Example("A dog runs.", "An animal moves.", "entailment", "esnli", "g")
+    b = Example("A cat sleeps.", "A cat is awake.", "contradiction", "esnli", "g")
+    assert train.pairs_fingerprint([a, b]) == train.pairs_fingerprint([a, b])
+    assert train.pairs_fingerprint([a, b]) != train.pairs_fingerprint([b, a])
+    assert train.pairs_fingerprint([a]) != train.pairs_fingerprint([a, b])

@@ -49,7 +49,7 @@ grep -E "^\[" "$OUT/teacher.log" | grep -E "dev @|trained" || true
 cp /tmp/nli-teacher/metrics.json "$OUT/teacher.json"
 echo "teacher done after $(( $(date +%s) - start )) s"
 # Students: one per line of VARIANTS (extra arguments for the student), side by side on the
-# GPU. At most two: 8 files come back.
+# GPU. At most two: 8 files come back (the logs go into one at the end).
 DEFAULT_VARIANTS=$'--distill-sources esnli,cad --dev-claim-edits
 --distill-sources esnli,cad --dev-claim-edits --distill-alpha 0.5'
 VARIANTS="${VARIANTS:-$DEFAULT_VARIANTS}"
@@ -90,3 +90,8 @@ if scores:
     target = str(out / f"s{best}.onnx.")
     subprocess.run(["split", "-n", "2", "-d", f"/tmp/s{best}/model.onnx", target], check=True)
 PY
+# The teacher's labels for every training pair: students of this teacher can then be trained
+# on a CPU (train --teacher teacher_log_probs.npz, with the same data flags).
+cp /tmp/s1-work/teacher_log_probs.npz "$OUT/" || true
+(cd "$OUT" && for f in teacher.log s*.log; do echo "== $f"; cat "$f"; done > logs.txt \
+    && rm teacher.log s*.log)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import os
 import platform
@@ -112,7 +113,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--teacher",
         type=Path,
         default=None,
-        help="distil from this fine-tuned classifier (a <work>/pytorch folder of an earlier run)",
+        help="distil from this fine-tuned classifier (a <work>/pytorch folder of an earlier"
+        " run) or from the teacher_log_probs.npz a distillation run saved",
     )
     parser.add_argument(
         "--distill-alpha",
@@ -275,14 +277,40 @@ def teacher_log_probs(
     return np.log(np.clip(probs, 1e-12, 1.0)).astype(np.float32)
 
 
-def distilled_rows(
-    folder: Path,
-    examples: Sequence[Example],
-    sources: str,
-    max_length: int,
-    device: torch.device,
+def pairs_fingerprint(examples: Sequence[Example]) -> str:
+    """SHA-256 of the training pairs in order: saved teacher labels fit only this list."""
+    digest = hashlib.sha256()
+    for e in examples:
+        digest.update(f"{e.premise}\x1f{e.hypothesis}\x1e".encode())
+    return digest.hexdigest()
+
+
+def teacher_labels(
+    teacher: Path, examples: Sequence[Example], max_length: int, device: torch.device, work: Path
 ) -> np.ndarray:
-    """``teacher_log_probs`` for the examples of ``sources`` (all when empty), NaN elsewhere.
+    """The teacher's log-probabilities for every pair: computed from a checkpoint folder and
+    saved to ``<work>/teacher_log_probs.npz``, or read from such a file.
+
+    The file lets a machine without a GPU train students of a teacher that only a GPU can
+    train: the student's own training is what runs on the CPU.
+    """
+    fingerprint = pairs_fingerprint(examples)
+    if teacher.is_file():
+        saved = np.load(teacher)
+        if str(saved["fingerprint"]) != fingerprint:
+            raise SystemExit(
+                f"--teacher {teacher}: labels for other training pairs (same data, seed and"
+                " data flags needed)"
+            )
+        return saved["log_probs"]
+    log_probs = teacher_log_probs(teacher, examples, max_length, device)
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez(work / "teacher_log_probs.npz", log_probs=log_probs, fingerprint=fingerprint)
+    return log_probs
+
+
+def distilled_rows(log_probs: np.ndarray, examples: Sequence[Example], sources: str) -> np.ndarray:
+    """The teacher's rows for the examples of ``sources`` (all when empty), NaN elsewhere.
 
     Why a choice of sources: a teacher is only as good as its own training. An all-mpnet
     teacher taught a student to call claims with one changed number "neutral" rather than
@@ -293,9 +321,9 @@ def distilled_rows(
     unknown = wanted - {e.source for e in examples}
     if unknown:
         raise SystemExit(f"--distill-sources: no train pairs from {sorted(unknown)}")
-    rows = [i for i, e in enumerate(examples) if not wanted or e.source in wanted]
-    out = np.full((len(examples), len(LABELS)), np.nan, dtype=np.float32)
-    out[rows] = teacher_log_probs(folder, [examples[i] for i in rows], max_length, device)
+    out = log_probs.astype(np.float32, copy=True)
+    if wanted:
+        out[[e.source not in wanted for e in examples]] = np.nan
     return out
 
 
@@ -722,9 +750,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         data = encode(tokenizer, train_set, args.max_length)
         if args.teacher:
             t0 = time.perf_counter()
-            data.teacher_log_probs = distilled_rows(
-                args.teacher, train_set, args.distill_sources, args.max_length, device
-            )
+            labels = teacher_labels(args.teacher, train_set, args.max_length, device, _work(args))
+            data.teacher_log_probs = distilled_rows(labels, train_set, args.distill_sources)
             seconds = time.perf_counter() - t0
             taught = int((~np.isnan(data.teacher_log_probs[:, 0])).sum())
             log(f"teacher {args.teacher}: {taught} of {len(train_set)} pairs in {seconds:.0f}s")
