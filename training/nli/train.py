@@ -773,7 +773,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB); evaluating held-out")
     report = held_out_report(args, model, tokenizer, splits, args.out)
     metrics = {
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "config": _config(args),
         "labels": {"id2label": ID2LABEL, "two_way": "entailment vs (neutral + contradiction)"},
         "base_model": _base_description(args, base, model),
         "data_counts": {
@@ -793,9 +793,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "environment": _environment(),
     }
     metrics["total_seconds"] = round(time.perf_counter() - t_start, 1)
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    _write_metrics(args.out, metrics)
     write_model_card(args.out, metrics)
     return metrics
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's arguments as ``metrics.json`` records them (paths as text)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
+def _write_metrics(folder: Path, metrics: dict[str, Any]) -> None:
+    text = json.dumps(metrics, indent=2) + "\n"
+    (folder / "metrics.json").write_text(text, encoding="utf-8")
 
 
 def _base_description(args: argparse.Namespace, base: Path, model: Any) -> str:
@@ -820,7 +830,7 @@ def _teacher_metrics(
     model.eval()
     predict = torch_predictor(model, tokenizer, args.max_length, pick_device(args.device))
     metrics = {
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "config": _config(args),
         "base_model": _base_description(args, base, model),
         "checkpoint": str(_work(args) / "pytorch"),
         "training": training,
@@ -829,7 +839,7 @@ def _teacher_metrics(
         "total_seconds": round(time.perf_counter() - t_start, 1),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    _write_metrics(args.out, metrics)
     return metrics
 
 
