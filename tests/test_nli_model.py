@@ -25,9 +25,12 @@ DEFAULT = next(m for m in GroundingNliValidator.metrics if m.default_threshold i
 THRESHOLD = DEFAULT.default_threshold
 
 
-def score(answer: str) -> dict[str, float]:
+def score(answer: str, check_numbers: bool = False) -> dict[str, float]:
+    """The validator's scores; by default the model's judgement alone, without the number
+    check, which would settle every changed-number case here by itself."""
     candidate = Candidate("c", "r", "w", DOCUMENT, {"question": "?", "answer": answer}, answer)
-    return GroundingNliValidator().score([candidate])[0]
+    options = GroundingNliValidator.Options(check_numbers=check_numbers)
+    return GroundingNliValidator(options).score([candidate])[0]
 
 
 def test_the_model_ships_in_the_package_and_matches_its_card():
@@ -66,6 +69,23 @@ def test_changed_numbers_lower_entailment_even_when_they_pass():
         assert score(changed)["entailment"] < copied - 0.3
 
 
+def test_the_number_check_rejects_a_year_the_document_does_not_state():
+    nearby = score("The museum opened in 1995.", check_numbers=True)
+    assert nearby[DEFAULT.name] == -1.0 and nearby["entailment"] == 0.0
+    assert nearby["numbers_found"] == 0.0
+    assert nearby["details"] == {"numbers_not_found": ["1995"]}
+    copied = score("The museum opened in 1994.", check_numbers=True)
+    assert copied == pytest.approx({**score("The museum opened in 1994."), "numbers_found": 1.0})
+
+
+def test_the_number_check_reads_numbers_written_another_way():
+    restated = score("It had 2,300,000 visitors last year; entry is free one Sunday a month.",
+                     check_numbers=True)  # fmt: skip
+    assert restated["numbers_found"] == 1.0
+    assert score("It had about 2 million visitors.", check_numbers=True)["numbers_found"] == 1.0
+    assert score("It had 3 million visitors.", check_numbers=True)["numbers_found"] == 0.0
+
+
 def test_one_unsupported_sentence_sinks_the_answer():
     grounded = score("The museum opened in 1994. Entry is free on the first Sunday.")
     padded = score("The museum opened in 1994. It was designed by Frank Gehry.")
@@ -89,6 +109,8 @@ def test_score_command_records_every_row_with_nli_scores(tmp_path):
             "",
             "--validators",
             "grounding_nli",
+            "--set",
+            "validators.grounding_nli.check_numbers=false",
             "--no-progress",
         ],
     )
@@ -101,6 +123,29 @@ def test_score_command_records_every_row_with_nli_scores(tmp_path):
     out = CliRunner().invoke(cli, ["sql", query, "--db", str(db), "--format", "json"]).output
     values = [r["s"] for r in json.loads(out)]
     assert values[0] >= THRESHOLD > values[1] and values[2] is None
+
+
+def test_score_command_records_the_numbers_an_answer_invents(tmp_path):
+    data = tmp_path / "answers.csv"
+    data.write_text(
+        "document,answer\n"
+        f'"{DOCUMENT.text}","It opened in 1994 with 2,300,000 visitors."\n'
+        f'"{DOCUMENT.text}","It opened in 1995 with 2.5 million visitors."\n'
+    )
+    db = tmp_path / "s.duckdb"
+    args = ["score", str(data), "--db", str(db), "--question-field", "", "--validators",
+            "grounding_nli", "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    query = (
+        "SELECT s.\"grounding_nli.numbers_found\" AS found, d.details->'numbers_not_found' AS lost"
+        " FROM candidate_scores s LEFT JOIN score_details d USING (candidate_id)"
+        " ORDER BY s.sample_index"
+    )
+    out = CliRunner().invoke(cli, ["sql", query, "--db", str(db), "--format", "json"]).output
+    rows = json.loads(out)
+    assert rows[0]["found"] == 1.0 and rows[0]["lost"] is None
+    assert rows[1]["found"] == 0.0 and json.loads(rows[1]["lost"]) == ["1995", "2.5 million"]
 
 
 @pytest.mark.parametrize("name", ["model.onnx", "config.json", "tokenizer.json"])

@@ -13,6 +13,11 @@ claims (``score``), separated best (dev AUROC 0.772; with two-sentence windows t
 the entailment probability alone 0.694-0.711). The default threshold, 0, is where entailment
 outweighs contradiction; its dev balanced accuracy is within noise of the optimum.
 
+A claim that states a number the document does not (``check_numbers``, on by default) counts as
+unsupported whatever the model says: the model let most copied sentences with a year moved by
+one or two pass, and whether a number is in the document is a fact, not a judgement
+(``groundset.validators.numbers``).
+
 The hypothesis is the answer alone by default: prepending the question made a prototype much
 worse at telling grounded from hallucinated answers (AUROC 0.88 vs 0.55), because the question's
 words are always "supported" and dilute the claim.
@@ -23,10 +28,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from groundset.core import Candidate, ConfigError, Document, Metric, Register, Validator, hookimpl
 from groundset.validators.models import pick_device
 from groundset.validators.nli import DEFAULT_NLI_MODEL, nli_model
+from groundset.validators.numbers import stated_numbers, unsupported_numbers
 from groundset.validators.sentences import split_claims, split_sentences
 
 __all__ = ["GroundingNliValidator", "document_windows", "register_validators"]
@@ -38,7 +45,8 @@ HYPOTHESES = ("answer", "question_answer")
 class GroundingNliOptions:
     """``model``: ``groundset-nli`` (packaged), an NLI model folder, or a hub id;
     ``hypothesis``: ``answer`` or ``question_answer``; ``window_sentences``: sentences per
-    multi-sentence window (1 checks single sentences only)."""
+    multi-sentence window (1 checks single sentences only); ``check_numbers``: a claim stating a
+    number that the document does not state is unsupported (entailment 0, score -1)."""
 
     model: str = DEFAULT_NLI_MODEL
     device: str = "auto"
@@ -46,6 +54,7 @@ class GroundingNliOptions:
     answer_field: str = "answer"
     hypothesis: str = "answer"
     window_sentences: int = 1
+    check_numbers: bool = True
     max_claims: int = 8
     batch_size: int = 32
 
@@ -60,13 +69,19 @@ def _windows(text: str, size: int) -> tuple[str, ...]:
     return tuple(dict.fromkeys(windows))
 
 
-def document_windows(document: Document, size: int) -> tuple[str, ...]:
-    """Every sentence, and every run of ``size`` sentences when ``size`` > 1; computed once per
-    document (and cached: the same document serves many candidates)."""
+def document_text(document: Document) -> str:
+    """The text the answer is checked against: the title too, when the text does not start
+    with it."""
     text = document.text
     if document.title and not text.startswith(document.title):
         text = f"{document.title}\n\n{text}"
-    return _windows(text, size)
+    return text
+
+
+def document_windows(document: Document, size: int) -> tuple[str, ...]:
+    """Every sentence, and every run of ``size`` sentences when ``size`` > 1; computed once per
+    document (and cached: the same document serves many candidates)."""
+    return _windows(document_text(document), size)
 
 
 class GroundingNliValidator(Validator):
@@ -74,17 +89,23 @@ class GroundingNliValidator(Validator):
 
     validator_id = "grounding_nli"
     cost = "cross-encoder"
-    version = "2"
+    version = "3"
     description = "Answer entailed by the document: NLI over document windows, SummaC-style"
     Options = GroundingNliOptions
     metrics = (
         Metric("entailment", "Least supported claim: min over answer sentences of the max "
-               "entailment probability over document windows.", 0.0, 1.0),
+               "entailment probability over document windows (0 for a sentence stating a "
+               "number the document does not).", 0.0, 1.0),
         Metric("contradiction", "Most contradicted claim: max over answer sentences of the "
                "contradiction probability at the claim's best window.", 0.0, 1.0,
                higher_is_better=False),
         Metric("score", "min over answer sentences of max over windows of P(entailment) - "
-               "P(contradiction) (SummaC-ZS).", -1.0, 1.0, default_threshold=0.0),
+               "P(contradiction) (SummaC-ZS); -1 for a sentence stating a number the document "
+               "does not.", -1.0, 1.0, default_threshold=0.0),
+        Metric("numbers_found", "Share of the numbers the answer states that the document "
+               "states too (1 when it states none; hedged numbers such as 'about 30' are not "
+               "checked; absent with check_numbers off). The numbers not found are in "
+               "score_details.", 0.0, 1.0),
     )  # fmt: skip
 
     def __init__(self, options: GroundingNliOptions | None = None) -> None:
@@ -100,36 +121,66 @@ class GroundingNliValidator(Validator):
 
     def _claims(self, candidate: Candidate) -> list[str]:
         answer = candidate.fields.get(self.options.answer_field, "")
-        claims = split_claims(answer)[: self.options.max_claims]
+        return split_claims(answer)[: self.options.max_claims]
+
+    def _hypotheses(self, candidate: Candidate, claims: list[str]) -> list[str]:
         if self.options.hypothesis == "question_answer":
             question = candidate.fields.get(self.options.question_field, "")
-            claims = [f"{question} {claim}" for claim in claims]
+            return [f"{question} {claim}" for claim in claims]
         return claims
 
     def score(self, candidates: Sequence[Candidate]) -> list[dict[str, float]]:
         model = nli_model(self.options.model, pick_device(self.options.device))
-        plan = []  # per candidate: (claims, windows, first pair index)
+        plan = []  # per candidate: (claims, windows, first pair index, numbers per claim)
         pairs: list[tuple[str, str]] = []
         for candidate in candidates:
             claims = self._claims(candidate)
             windows = document_windows(candidate.document, self.options.window_sentences)
-            plan.append((len(claims), len(windows), len(pairs)))
-            pairs.extend((w, c) for c in claims for w in windows)
+            plan.append((len(claims), len(windows), len(pairs), self._numbers(candidate, claims)))
+            pairs.extend((w, h) for h in self._hypotheses(candidate, claims) for w in windows)
         probs = model.probabilities(pairs, self.options.batch_size)
         return [_aggregate(probs, *entry) for entry in plan]
 
+    def _numbers(self, candidate: Candidate, claims: list[str]) -> list[NumberCheck] | None:
+        """Per claim: how many numbers it states, and those the document does not state."""
+        if not self.options.check_numbers:
+            return None
+        document = document_text(candidate.document)
+        return [
+            (len(stated_numbers(claim)), unsupported_numbers(claim, document)) for claim in claims
+        ]
 
-def _aggregate(probs, claims: int, windows: int, start: int) -> dict[str, float]:
+
+NumberCheck = tuple[int, list[str]]
+
+
+def _aggregate(
+    probs, claims: int, windows: int, start: int, numbers: list[NumberCheck] | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if numbers is not None:
+        stated = sum(n for n, _ in numbers)
+        missing = [text for _, texts in numbers for text in texts]
+        out["numbers_found"] = 1.0 if stated == 0 else 1.0 - len(missing) / stated
+        if missing:
+            out["details"] = {"numbers_not_found": missing}
     if claims == 0 or windows == 0:
-        return {"entailment": 0.0, "contradiction": 0.0, "score": -1.0}
+        return {"entailment": 0.0, "contradiction": 0.0, "score": -1.0, **out}
     grid = probs[start : start + claims * windows].reshape(claims, windows, 2)
     support = grid[:, :, 0] - grid[:, :, 1]
     best = support.argmax(axis=1)
     rows = range(claims)
+    entailment = grid[:, :, 0].max(axis=1)
+    claim_score = support.max(axis=1)
+    if numbers is not None:  # a claim stating a number the document lacks is unsupported
+        invented = [bool(texts) for _, texts in numbers]
+        entailment[invented] = 0.0
+        claim_score[invented] = -1.0
     return {
-        "entailment": float(grid[:, :, 0].max(axis=1).min()),
+        "entailment": float(entailment.min()),
         "contradiction": float(grid[rows, best, 1].max()),
-        "score": float(support.max(axis=1).min()),
+        "score": float(claim_score.min()),
+        **out,
     }
 
 

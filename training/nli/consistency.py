@@ -20,7 +20,11 @@ score can only separate the two by the changed fact. Documents are split 50/50 i
     python -m training.nli.consistency [--model DIR] [--json OUT] [--markdown]
 
 scores every item with the packaged model (or ``--model``) through the validator's own windows
-and claim splitting, for every aggregation variant, and prints AUROC and balanced accuracy.
+and claim splitting, for every aggregation variant (each with and without the validator's
+number check, `` +numbers``), and prints AUROC and balanced accuracy. ``--validator`` also runs
+``grounding_nli`` itself at its default threshold, on this set and on ``near_numbers``: one or
+two sentences with a number copied from each document, against the same sentences with one
+number moved to a nearby value the document does not state.
 """
 
 from __future__ import annotations
@@ -142,6 +146,8 @@ def build(data_dir: Path | None = None, seed: int = SEED) -> list[Item]:
 WINDOWS = {"1": (1,), "1+2": (1, 2), "1+2+3": (1, 2, 3)}
 CLAIM_SCORES = ("entailment", "support")  # max P(e) | max P(e) - P(c) over windows
 OVER_CLAIMS = ("min", "mean")
+NUMBERS = ("", " +numbers")  # with the number check, a claim stating a number the document
+# does not state gets entailment 0 / support -1, as in grounding_nli
 
 
 def _windows(document: str, sizes: Sequence[int]) -> list[str]:
@@ -160,12 +166,15 @@ def score_items(
     variants: Sequence[str] = tuple(WINDOWS),
 ) -> dict[str, np.ndarray]:
     """Every variant's score per item. Pair probabilities are computed once and shared."""
+    from groundset.validators.numbers import unsupported_numbers
     from groundset.validators.sentences import split_claims
 
     plans = []
+    invented = []
     pairs: dict[tuple[str, str], int] = {}
     for item in items:
         claims = split_claims(item.text)
+        invented.append(np.array([bool(unsupported_numbers(c, item.document)) for c in claims]))
         per_variant = {}
         for name in variants:
             sizes = WINDOWS[name]
@@ -178,17 +187,21 @@ def score_items(
     for name in variants:
         for claim_score in CLAIM_SCORES:
             for over in OVER_CLAIMS:
-                values = []
-                for plan in plans:
-                    grid = probs[plan[name]]  # claims x windows x (entail, contradict)
-                    per_window = (
-                        grid[..., 0]
-                        if claim_score == "entailment"
-                        else (grid[..., 0] - grid[..., 1])
-                    )
-                    per_claim = per_window.max(axis=1)
-                    values.append(per_claim.min() if over == "min" else per_claim.mean())
-                out[f"windows={name} claim={claim_score} over={over}"] = np.array(values)
+                for numbers in NUMBERS:
+                    values = []
+                    for plan, flags in zip(plans, invented, strict=True):
+                        grid = probs[plan[name]]  # claims x windows x (entail, contradict)
+                        per_window = (
+                            grid[..., 0]
+                            if claim_score == "entailment"
+                            else (grid[..., 0] - grid[..., 1])
+                        )
+                        per_claim = per_window.max(axis=1)
+                        if numbers:
+                            per_claim[flags] = 0.0 if claim_score == "entailment" else -1.0
+                        values.append(per_claim.min() if over == "min" else per_claim.mean())
+                    key = f"windows={name} claim={claim_score} over={over}{numbers}"
+                    out[key] = np.array(values)
     return out
 
 
@@ -264,7 +277,8 @@ def validator_check(
     values = np.array([r[metric.name] for r in validator.score(candidates)])
     windows = "1" if options.window_sentences == 1 else f"1+{options.window_sentences}"
     claim = "support" if metric.name == "score" else "entailment"
-    variant = f"windows={windows} claim={claim} over=min"
+    numbers = NUMBERS[1] if options.check_numbers else NUMBERS[0]
+    variant = f"windows={windows} claim={claim} over=min{numbers}"
     # int8 activations are quantised per batch, so batch composition moves scores a little
     difference = float(np.abs(values - scores[variant]).max()) if variant in scores else None
     if difference is not None and difference > 0.05:
@@ -276,6 +290,73 @@ def validator_check(
         "max_difference_from_variant": difference,
         **at_threshold(items, values, metric.default_threshold),
     }
+
+
+NEAR_YEAR = (-3, -2, -1, 1, 2, 3)
+NEAR_FACTOR = (0.8, 0.9, 1.1, 1.2, 1.25)
+
+
+def near_number(sentence: str, document: str, rng: random.Random) -> str | None:
+    """``sentence`` with one year or number moved to a nearby value that ``document`` does not
+    state anywhere: the error a model makes when it misremembers a figure."""
+    from groundset.validators.numbers import document_numbers
+
+    known = document_numbers(document)
+    matches = list(synthetic._YEAR.finditer(sentence)) or list(synthetic._NUMBER.finditer(sentence))
+    rng.shuffle(matches)
+    for m in matches:
+        original = m.group(0)
+        value = float(original.replace(",", ""))
+        if synthetic._YEAR.fullmatch(original):
+            options = [str(int(value) + step) for step in NEAR_YEAR]
+        else:
+            options = [synthetic._format_like(value * f, original) for f in NEAR_FACTOR]
+        options = [o for o in options if o != original and float(o.replace(",", "")) not in known]
+        if options:
+            return sentence[: m.start()] + rng.choice(options) + sentence[m.end() :]
+    return None
+
+
+def near_number_items(items: Sequence[Item], seed: int = SEED, per_document: int = 2) -> list[Item]:
+    """Sentences copied from the documents of ``items`` (faithful) and the same sentences with
+    one number moved to a nearby value (edited), in the same dev/test split."""
+    from groundset.validators.sentences import split_sentences
+
+    rng = random.Random(seed)
+    out: list[Item] = []
+    documents = {i.id.rsplit("-", 1)[0].removesuffix("-claim").removesuffix("-summary"): i
+                 for i in items}  # fmt: skip
+    for key, item in sorted(documents.items()):
+        sentences = [
+            s for s in split_sentences(item.document)
+            if len(s.split()) <= 40 and synthetic._NUMBER.search(s)
+        ]  # fmt: skip
+        for n, sentence in enumerate(rng.sample(sentences, min(per_document, len(sentences)))):
+            edited = near_number(sentence, item.document, rng)
+            if edited:
+                doc = item.document
+                out.append(Item(f"{key}-copy{n}", "copy", "", 1, item.split, doc, sentence))
+                out.append(Item(f"{key}-copy{n}-edit", "copy", "near_number", 0, item.split, doc,
+                                edited))  # fmt: skip
+    return out
+
+
+def near_number_check(items: Sequence[Item], model: str) -> dict[str, Any]:
+    """``grounding_nli`` at its default threshold on copied sentences against the same with a
+    number moved nearby, with and without its number check."""
+    from groundset.core import Candidate, Document
+    from groundset.validators.grounding_nli import GroundingNliOptions, GroundingNliValidator
+
+    candidates = [
+        Candidate(i.id, "consistency", i.id, Document(text=i.document), {"answer": i.text}, i.text)
+        for i in items
+    ]
+    out: dict[str, Any] = {"items": counts(items)}
+    for check in (True, False):
+        validator = GroundingNliValidator(GroundingNliOptions(model=model, check_numbers=check))
+        values = np.array([r["score"] for r in validator.score(candidates)])
+        out["with_number_check" if check else "model_alone"] = at_threshold(items, values, 0.0)
+    return out
 
 
 def counts(items: Sequence[Item]) -> dict[str, int]:
@@ -320,7 +401,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--validator",
         action="store_true",
         help="also score with grounding_nli's defaults: the score it reports must equal its"
-        " variant's, and balanced accuracy at its default threshold is printed",
+        " variant's, and balanced accuracy at its default threshold is printed; and check it on"
+        " copied document sentences against the same with a number moved nearby",
     )
     args = parser.parse_args(argv)
 
@@ -339,11 +421,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     result = {"model": args.model, "items": counts(items), "variants": table}
     if args.validator:
         result["validator"] = validator_check(items, scores, args.model)
+        result["near_numbers"] = near_number_check(near_number_items(items), args.model)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(markdown(table) if args.markdown else json.dumps(result, indent=2))
     if args.markdown and "validator" in result:
-        print(json.dumps(result["validator"], indent=2))
+        print(json.dumps({k: result[k] for k in ("validator", "near_numbers")}, indent=2))
 
 
 if __name__ == "__main__":
