@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -90,20 +91,29 @@ def score(
         os.environ["TQDM_DISABLE"] = os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     fields = FieldMap(document_field, answer_field, question_field or None)
     instances = _validators(validators, bool(question_field), assignments)
-    with Store(db or DEFAULT_DB) as store, tqdm(unit="row", desc="scoring", disable=not progress,
-                                                dynamic_ncols=True) as bar:  # fmt: skip
-        summary = score_file(
-            store,
-            file,
-            instances,
-            fields,
-            fmt=fmt,
-            name=name,
-            model_id=model_id,
-            batch_size=batch_size,
-            on_batch=bar.update,
-        )
-        bar.close()
+    bars: list[Any] = []  # made once the file is read, so the bar starts with its total
+
+    def plan(total: int, done: int) -> None:
+        bars.append(tqdm(total=total, initial=done, unit="row", desc="scoring",
+                         disable=not progress, dynamic_ncols=True))  # fmt: skip
+
+    with Store(db or DEFAULT_DB) as store:
+        try:
+            summary = score_file(
+                store,
+                file,
+                instances,
+                fields,
+                fmt=fmt,
+                name=name,
+                model_id=model_id,
+                batch_size=batch_size,
+                on_batch=lambda rows: bars[0].update(rows),
+                on_plan=plan,
+            )
+        finally:
+            for bar in bars:
+                bar.close()
         _report(store, summary)
 
 

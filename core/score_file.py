@@ -124,8 +124,11 @@ def score_file(
     model_id: str = "unknown",
     batch_size: int = 32,
     on_batch: Callable[[int], None] | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
 ) -> ScoreSummary:
-    """Record and score every row of ``path``; the same file and mapping resume the same run."""
+    """Record and score every row of ``path``; the same file and mapping resume the same run.
+    ``on_plan(rows, already_recorded)`` is called once the file is read, before any scoring, so
+    a progress bar can show a total; ``on_batch(rows)`` after every recorded batch."""
     fmt = fmt or detect_format(path)
     identity = {"file": str(path.resolve()), "sha256": _sha256(path), "format": fmt,
                 "fields": vars(fields), "model_id": model_id}  # fmt: skip
@@ -142,6 +145,8 @@ def score_file(
     done = store.completed_work_ids(run_id)
     candidates = (_candidate(run_id, str(path), n, r, e, fields) for n, r, e in rows)
     order = {content_hash("row", run_id, n)[:32]: (i, n) for i, (n, _, _) in enumerate(rows)}
+    if on_plan is not None:
+        on_plan(len(rows), len(done.intersection(order)))
     todo = (c for c in candidates if c.work_id not in done)
     try:
         batch_started = time.perf_counter()

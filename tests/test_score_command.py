@@ -120,3 +120,13 @@ def test_unknown_file_format_is_a_one_line_error(tmp_path):
     path.write_text("hello")
     result = CliRunner().invoke(cli, ["score", str(path), "--db", str(tmp_path / "s.duckdb")])
     assert result.exit_code == 2 and "unknown format; pass --format" in result.output
+
+
+def test_the_progress_bar_counts_the_rows_of_the_file(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    db = tmp_path / "s.duckdb"
+    first = invoke("score", str(data), "--db", str(db), "--validators", "overlap", "--progress")
+    assert "0/2" in first.output and "2/2" in first.output
+    again = invoke("score", str(data), "--db", str(db), "--validators", "overlap", "--progress")
+    assert "(resumed)" in again.output and "2/2" in again.output and "0/2" not in again.output
