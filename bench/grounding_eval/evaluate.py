@@ -513,7 +513,8 @@ def results_json(
     for validator_id, run in runs.items():
         for item, result in zip(items, run.scores, strict=True):
             for metric, value in result.items():
-                scores[item.id][f"{validator_id}.{metric}"] = _json_number(float(value))
+                if metric != "details":  # what a validator says beyond numbers
+                    scores[item.id][f"{validator_id}.{metric}"] = _json_number(float(value))
     return {
         "items": len(items),
         "validators": {
