@@ -78,6 +78,13 @@ def test_the_number_check_rejects_a_year_the_document_does_not_state():
     assert copied == pytest.approx({**score("The museum opened in 1994."), "numbers_found": 1.0})
 
 
+def test_the_number_check_rejects_a_month_the_document_does_not_name():
+    moved = score("The west wing closes for repairs in April.", check_numbers=True)
+    assert moved[DEFAULT.name] == -1.0 and moved["details"] == {"numbers_not_found": ["April"]}
+    named = score("The west wing closes for repairs in March.", check_numbers=True)
+    assert named["numbers_found"] == 1.0 and "details" not in named
+
+
 def test_the_number_check_reads_numbers_written_another_way():
     restated = score("It had 2,300,000 visitors last year; entry is free one Sunday a month.",
                      check_numbers=True)  # fmt: skip

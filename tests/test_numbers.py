@@ -1,5 +1,5 @@
-"""The number check of ``grounding_nli``: which numbers an answer states, and which of them its
-document states too, however either writes them."""
+"""The number check of ``grounding_nli``: which numbers and months an answer states, and which
+of them its document states too, however either writes them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from groundset.validators.numbers import document_numbers, stated_numbers, unsup
 DOCUMENT = (
     "The museum opened in 1994 and received 2.3 million visitors last year. It has twenty-five"
     " rooms on its third floor, was extended in 2001\u201303 for $5m and lends 1,200 objects."
+    " It closes each Feb. and reopened on 2020-06-01 after repairs begun in March."
 )
 
 
@@ -28,6 +29,10 @@ DOCUMENT = (
         "It had about 2 million visitors.",  # hedged: not checked
         "It has more than 20 rooms.",
         "1. The museum opened in 1994.",  # a list marker is not a number
+        "It reopened in June 2020 after repairs that began in March.",  # June: a numeric date
+        "It closes in February.",  # an abbreviation in the document
+        "Visitors may come back.",  # the verb, not the month
+        "August Wilson visited it.",  # a first name, not the month
     ],
 )
 def test_numbers_the_document_states_in_any_form_are_supported(claim):
@@ -43,6 +48,8 @@ def test_numbers_the_document_states_in_any_form_are_supported(claim):
         ("It opened in the 1980s.", ["1980s"]),
         ("Entry costs 7% more.", ["7%"]),
         ("It lends 1,300 objects from 2,000 donors.", ["1,300", "2,000"]),
+        ("Repairs began in April 1994.", ["April"]),
+        ("It reopened on 1 May 2020.", ["May"]),
     ],
 )
 def test_numbers_the_document_does_not_state_are_reported_as_written(claim, missing):

@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -317,9 +318,32 @@ def near_number(sentence: str, document: str, rng: random.Random) -> str | None:
     return None
 
 
+MONTHS = synthetic._MONTHS
+_MONTH = re.compile(r"\b(" + "|".join(MONTHS) + r")\b")
+
+
+def near_month(sentence: str, document: str, rng: random.Random) -> str | None:
+    """``sentence`` with one month moved by one or two to a month ``document`` never names
+    or dates."""
+    from groundset.validators.numbers import document_numbers
+
+    known = document_numbers(document)
+    for m in rng.sample(list(_MONTH.finditer(sentence)), len(_MONTH.findall(sentence))):
+        index = MONTHS.index(m.group(0))
+        options = [
+            MONTHS[(index + step) % 12]
+            for step in (-2, -1, 1, 2)
+            if f"month:{(index + step) % 12 + 1}" not in known
+        ]
+        if options:
+            return sentence[: m.start()] + rng.choice(options) + sentence[m.end() :]
+    return None
+
+
 def near_number_items(items: Sequence[Item], seed: int = SEED, per_document: int = 2) -> list[Item]:
     """Sentences copied from the documents of ``items`` (faithful) and the same sentences with
-    one number moved to a nearby value (edited), in the same dev/test split."""
+    one number moved to a nearby value (edited), in the same dev/test split; then one sentence
+    a document with a month, and the same with the month moved."""
     from groundset.validators.sentences import split_sentences
 
     rng = random.Random(seed)
@@ -338,6 +362,21 @@ def near_number_items(items: Sequence[Item], seed: int = SEED, per_document: int
                 out.append(Item(f"{key}-copy{n}", "copy", "", 1, item.split, doc, sentence))
                 out.append(Item(f"{key}-copy{n}-edit", "copy", "near_number", 0, item.split, doc,
                                 edited))  # fmt: skip
+    rng = random.Random(seed + 1)
+    for key, item in sorted(documents.items()):
+        sentences = [
+            s for s in split_sentences(item.document)
+            if len(s.split()) <= 40 and _MONTH.search(s)
+        ]  # fmt: skip
+        if not sentences:
+            continue
+        sentence = rng.choice(sentences)
+        edited = near_month(sentence, item.document, rng)
+        if edited:
+            doc = item.document
+            out.append(Item(f"{key}-month", "month", "", 1, item.split, doc, sentence))
+            out.append(Item(f"{key}-month-edit", "month", "near_month", 0, item.split, doc,
+                            edited))  # fmt: skip
     return out
 
 
