@@ -31,7 +31,15 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent / "grounding_eval"))
 
-from evaluate import auroc, balanced_accuracy, build_validator, oriented, parse_settings, passes
+from evaluate import (
+    add_settings_option,
+    auroc,
+    balanced_accuracy,
+    build_validator,
+    oriented,
+    parse_settings,
+    passes,
+)
 
 from groundset.core import Candidate, Document
 
@@ -110,14 +118,7 @@ def main() -> None:
     parser.add_argument("--validators", default="overlap,relevance,grounding_embedding")
     parser.add_argument("--halueval-pairs", type=int, default=300)
     parser.add_argument("--json", type=Path)
-    parser.add_argument(
-        "--set",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="VALIDATOR.OPTION=VALUE",
-        help="a validator option (TOML value; repeatable)",
-    )
+    add_settings_option(parser)
     args = parser.parse_args()
     settings = parse_settings(args.settings, args.validators.split(","))
     sets = {"faithgate": faithgate(), "halueval_qa_length_matched": halueval(args.halueval_pairs)}

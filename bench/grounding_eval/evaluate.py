@@ -163,6 +163,18 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def add_settings_option(parser: argparse.ArgumentParser) -> None:
+    """``--set VALIDATOR.OPTION=VALUE``, repeatable, for ``parse_settings``."""
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="VALIDATOR.OPTION=VALUE",
+        help="a validator option (TOML value; repeatable)",
+    )
+
+
 def parse_settings(pairs: Sequence[str], validator_ids: Sequence[str]) -> dict[str, dict]:
     """``VALIDATOR.OPTION=VALUE`` strings as options per validator."""
     settings: dict[str, dict[str, Any]] = {vid: {} for vid in validator_ids}
@@ -543,14 +555,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--validators", default="overlap,format", help="comma-separated validator ids"
     )
-    parser.add_argument(
-        "--set",
-        dest="settings",
-        action="append",
-        default=[],
-        metavar="VALIDATOR.OPTION=VALUE",
-        help="a validator option (TOML value; repeatable)",
-    )
+    add_settings_option(parser)
     parser.add_argument("--out", type=Path, help="write metrics and per-item scores as JSON")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     parser.add_argument("--batch-size", type=int, default=32, help="candidates per score() call")

@@ -34,7 +34,7 @@ import json
 import os
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -344,39 +344,36 @@ def near_number_items(items: Sequence[Item], seed: int = SEED, per_document: int
     """Sentences copied from the documents of ``items`` (faithful) and the same sentences with
     one number moved to a nearby value (edited), in the same dev/test split; then one sentence
     a document with a month, and the same with the month moved."""
-    from groundset.validators.sentences import split_sentences
-
-    rng = random.Random(seed)
-    out: list[Item] = []
     documents = {i.id.rsplit("-", 1)[0].removesuffix("-claim").removesuffix("-summary"): i
                  for i in items}  # fmt: skip
+    numbers = _copied_pairs(documents, synthetic._NUMBER, near_number, "copy", per_document,
+                            random.Random(seed))  # fmt: skip
+    months = _copied_pairs(documents, _MONTH, near_month, "month", 1, random.Random(seed + 1))
+    return numbers + months
+
+
+def _copied_pairs(
+    documents: dict[str, Item],
+    pattern: re.Pattern[str],
+    edit: Callable[[str, str, random.Random], str | None],
+    kind: str,
+    per_document: int,
+    rng: random.Random,
+) -> list[Item]:
+    """Up to ``per_document`` sentences of each document that ``pattern`` finds, each copied
+    (faithful) and edited by ``edit`` (named after it)."""
+    from groundset.validators.sentences import split_sentences
+
+    out: list[Item] = []
     for key, item in sorted(documents.items()):
-        sentences = [
-            s for s in split_sentences(item.document)
-            if len(s.split()) <= 40 and synthetic._NUMBER.search(s)
-        ]  # fmt: skip
-        for n, sentence in enumerate(rng.sample(sentences, min(per_document, len(sentences)))):
-            edited = near_number(sentence, item.document, rng)
+        doc = item.document
+        found = [s for s in split_sentences(doc) if len(s.split()) <= 40 and pattern.search(s)]
+        for n, sentence in enumerate(rng.sample(found, min(per_document, len(found)))):
+            edited = edit(sentence, doc, rng)
             if edited:
-                doc = item.document
-                out.append(Item(f"{key}-copy{n}", "copy", "", 1, item.split, doc, sentence))
-                out.append(Item(f"{key}-copy{n}-edit", "copy", "near_number", 0, item.split, doc,
+                out.append(Item(f"{key}-{kind}{n}", kind, "", 1, item.split, doc, sentence))
+                out.append(Item(f"{key}-{kind}{n}-edit", kind, edit.__name__, 0, item.split, doc,
                                 edited))  # fmt: skip
-    rng = random.Random(seed + 1)
-    for key, item in sorted(documents.items()):
-        sentences = [
-            s for s in split_sentences(item.document)
-            if len(s.split()) <= 40 and _MONTH.search(s)
-        ]  # fmt: skip
-        if not sentences:
-            continue
-        sentence = rng.choice(sentences)
-        edited = near_month(sentence, item.document, rng)
-        if edited:
-            doc = item.document
-            out.append(Item(f"{key}-month", "month", "", 1, item.split, doc, sentence))
-            out.append(Item(f"{key}-month-edit", "month", "near_month", 0, item.split, doc,
-                            edited))  # fmt: skip
     return out
 
 
