@@ -50,6 +50,7 @@ def test_numbers_the_document_states_in_any_form_are_supported(claim):
         ("It lends 1,300 objects from 2,000 donors.", ["1,300", "2,000"]),
         ("Repairs began in April 1994.", ["April"]),
         ("It reopened on 1 May 2020.", ["May"]),
+        ("1995.", ["1995"]),  # a bare answer, not a list marker
     ],
 )
 def test_numbers_the_document_does_not_state_are_reported_as_written(claim, missing):

@@ -15,7 +15,7 @@ outweighs contradiction; its dev balanced accuracy is within noise of the optimu
 
 A claim that states a number or a month the document does not (``check_numbers``, on by
 default) counts as unsupported whatever the model says: the model let 42% of copied sentences
-with a figure moved nearby pass, and 62% with a month moved, and whether a number is in the
+with a figure moved nearby pass, and 56-62% with a month moved, and whether a number is in the
 document is a fact, not a judgement (``groundset.validators.numbers``).
 
 The hypothesis is the answer alone by default: prepending the question made a prototype much
