@@ -33,7 +33,7 @@ from typing import Any
 from groundset.core import Candidate, ConfigError, Document, Metric, Register, Validator, hookimpl
 from groundset.validators.models import pick_device
 from groundset.validators.nli import DEFAULT_NLI_MODEL, nli_model
-from groundset.validators.numbers import stated_numbers, unsupported_numbers
+from groundset.validators.numbers import check_numbers
 from groundset.validators.sentences import split_claims, split_sentences
 
 __all__ = ["GroundingNliValidator", "document_windows", "register_validators"]
@@ -146,9 +146,7 @@ class GroundingNliValidator(Validator):
         if not self.options.check_numbers:
             return None
         document = document_text(candidate.document)
-        return [
-            (len(stated_numbers(claim)), unsupported_numbers(claim, document)) for claim in claims
-        ]
+        return [check_numbers(claim, document) for claim in claims]
 
 
 NumberCheck = tuple[int, list[str]]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["document_numbers", "stated_numbers", "unsupported_numbers"]
+__all__ = ["check_numbers", "document_numbers", "stated_numbers", "unsupported_numbers"]
 
 _SCALES = {
     "thousand": 1e3,
@@ -196,7 +196,7 @@ def stated_numbers(text: str) -> list[tuple[str, tuple[Fact, ...]]]:
         name = match.group(1)
         before = text[max(0, match.start() - 24) : match.start()]
         if _HEDGES.search(before):
-            continue
+            continue  # "around March"
         if name == "May" and not (
             _MAY_AS_MONTH.search(before) or re.match(r"\s+\d", text[match.end() :])
         ):
@@ -205,9 +205,8 @@ def stated_numbers(text: str) -> list[tuple[str, tuple[Fact, ...]]]:
             continue  # a first name: "August Wilson", "June Carter"
         found.append((match.start(), name, (_month(_MONTH_OF[name.lower()]),)))
     for match in _STATED.finditer(text):
-        before = text[max(0, match.start() - 24) : match.start()]
-        if _HEDGES.search(before):
-            continue
+        if _HEDGES.search(text[max(0, match.start() - 24) : match.start()]):
+            continue  # "about 30"
         if not text[: match.start()].strip() and re.match(r"[.)]\s+\S", text[match.end() :]):
             continue  # a list marker, "1. The museum ...", unlike a bare answer, "1995."
         value, scaled = _value(match)
@@ -220,8 +219,15 @@ def stated_numbers(text: str) -> list[tuple[str, tuple[Fact, ...]]]:
     return [(written, values) for _, written, values in sorted(found)]
 
 
+def check_numbers(claim: str, document: str) -> tuple[int, list[str]]:
+    """How many numbers and months ``claim`` states, and those of them that ``document`` does
+    not state (as written in the claim)."""
+    known = document_numbers(document)
+    stated = stated_numbers(claim)
+    return len(stated), [text for text, values in stated if not known.intersection(values)]
+
+
 def unsupported_numbers(claim: str, document: str) -> list[str]:
     """The numbers and months ``claim`` states that ``document`` does not (as written in the
     claim)."""
-    known = document_numbers(document)
-    return [text for text, values in stated_numbers(claim) if not known.intersection(values)]
+    return check_numbers(claim, document)[1]
