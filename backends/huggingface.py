@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from groundset.core import Backend, BackendError, Generation, GenerationParams, Prompt, hookimpl
+from groundset.core.quiet_loading import quiet_loading
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -190,10 +191,11 @@ class HuggingFaceBackend(Backend):
         device = _pick_device(torch, options.device)
         dtype = _pick_dtype(torch, options.dtype, device)
         try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
-            model = transformers.AutoModelForCausalLM.from_pretrained(
-                source, gguf_file=gguf_file, **{_dtype_keyword(transformers): dtype}
-            )
+            with quiet_loading():
+                tokenizer = transformers.AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+                model = transformers.AutoModelForCausalLM.from_pretrained(
+                    source, gguf_file=gguf_file, **{_dtype_keyword(transformers): dtype}
+                )
         except Exception as exc:  # transformers raises OSError, ValueError, KeyError, ...
             raise BackendError(f"cannot load model {options.model!r}: {exc}") from exc
         model.to(device)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from groundset.core import ConfigError, Document
+from groundset.core.quiet_loading import quiet_loading
 
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
@@ -124,7 +125,8 @@ def _full_text(document: Document) -> str:
 def _load_embedder(source: str, device: str) -> Embedder:
     from sentence_transformers import SentenceTransformer
 
-    return Embedder(SentenceTransformer(source, device=device), source)
+    with quiet_loading():
+        return Embedder(SentenceTransformer(source, device=device), source)
 
 
 def embedder(model: str = DEFAULT_EMBEDDING_MODEL, device: str = "auto") -> Embedder:

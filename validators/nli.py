@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from groundset.core import ConfigError
+from groundset.core.quiet_loading import quiet_loading
 from groundset.core.threads import DaemonThreadPool
 
 __all__ = ["DEFAULT_NLI_MODEL", "NliModel", "default_nli_path", "nli_model"]
@@ -155,7 +156,8 @@ def _onnx(folder: Path, device: str) -> NliModel:
 def _cross_encoder(source: str, device: str) -> NliModel:
     from sentence_transformers import CrossEncoder
 
-    model = CrossEncoder(source, device=None if device == "auto" else device)
+    with quiet_loading():
+        model = CrossEncoder(source, device=None if device == "auto" else device)
     config = model.model.config.to_dict()
     max_length = int(model.max_length or 512)
 
