@@ -1,10 +1,13 @@
 """Evaluate an NLI model folder (``model.onnx`` + ``config.json`` + ``tokenizer.json``) on the
 held-out test files: 3-way accuracy, 2-way accuracy (entailment vs not entailment) and the
-AUROC of P(entailment) for that 2-way task, per source; plus throughput.
+AUROC of P(entailment) for that 2-way task, per source; plus throughput. With ``--against``,
+the same pairs go through a second model and the two are compared pair by pair (McNemar test
+and a bootstrap interval of the difference): the evidence for replacing the shipped model.
 
 Usage::
 
     python -m training.nli.evaluate /tmp/nli-model [--threads 2] [--json metrics.json]
+    python -m training.nli.evaluate /tmp/nli-model --against validators/data/nli
 
 Needs onnxruntime, tokenizers and numpy only (no torch). The WiCE premises are built exactly as
 in training (``data.select_evidence`` with the model's own tokenizer and ``max_length``).
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -145,6 +149,17 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+def predict_examples(
+    predict: Predictor,
+    id2label: dict[int, str],
+    examples: Sequence[Example],
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Probabilities in ``data.LABELS`` order, one row per example."""
+    pairs = [(e.premise, e.hypothesis) for e in examples]
+    return to_canonical(predict_sorted(predict, pairs, batch_size), id2label)
+
+
 def evaluate(
     predict: Predictor,
     id2label: dict[int, str],
@@ -152,8 +167,11 @@ def evaluate(
     batch_size: int = 64,
 ) -> dict[str, dict[str, Any]]:
     """Per-source metrics plus their unweighted mean ("macro")."""
-    pairs = [(e.premise, e.hypothesis) for e in examples]
-    probs = to_canonical(predict_sorted(predict, pairs, batch_size), id2label)
+    return metrics_by_source(predict_examples(predict, id2label, examples, batch_size), examples)
+
+
+def metrics_by_source(probs: np.ndarray, examples: Sequence[Example]) -> dict[str, dict[str, Any]]:
+    """``source_metrics`` for every source, plus their unweighted mean ("macro")."""
     out: dict[str, dict[str, Any]] = {}
     for source in sorted({e.source for e in examples}):
         idx = [i for i, e in enumerate(examples) if e.source == source]
@@ -162,6 +180,58 @@ def evaluate(
         key: round(float(np.mean([m[key] for m in out.values()])), 4)
         for key in ("acc_3way", "acc_2way")
     }
+    return out
+
+
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar test on the pairs that one model gets right and the other wrong:
+    how likely a split at least this uneven is if each of them were equally likely to be the
+    one that is right. Pairs both get right or both get wrong say nothing about which is
+    better, which is why a paired test needs far fewer pairs than comparing two accuracies."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1))
+    return min(1.0, 2 * tail / 2**n)
+
+
+def paired_comparison(
+    probs_a: np.ndarray,
+    probs_b: np.ndarray,
+    examples: Sequence[Example],
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Model A against model B on the same examples, per source and over all of them: both
+    accuracies (3-way and 2-way), how many pairs only one of them gets right, the McNemar p
+    and a bootstrap 95% interval of A's accuracy minus B's (resampling pairs)."""
+    gold = np.array([e.label_id for e in examples])
+    entail = LABEL2ID["entailment"]
+    pred_a, pred_b = probs_a.argmax(axis=1), probs_b.argmax(axis=1)
+    right = {
+        "3way": (pred_a == gold, pred_b == gold),
+        "2way": ((pred_a == entail) == (gold == entail), (pred_b == entail) == (gold == entail)),
+    }
+    sources = np.array([e.source for e in examples])
+    rng = np.random.default_rng(seed)
+    out: dict[str, dict[str, Any]] = {}
+    for source in [*sorted(set(sources.tolist())), "all"]:
+        idx = np.arange(len(examples)) if source == "all" else np.flatnonzero(sources == source)
+        draws = rng.integers(0, len(idx), size=(resamples, len(idx)), dtype=np.int32)
+        for task, (a_all, b_all) in right.items():
+            a, b = a_all[idx], b_all[idx]
+            gain = a.astype(np.int8) - b.astype(np.int8)
+            boot = gain[draws].mean(axis=1)
+            only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+            out[f"{source} {task}"] = {
+                "n": len(idx),
+                "a": round(float(a.mean()), 4),
+                "b": round(float(b.mean()), 4),
+                "only_a": only_a,
+                "only_b": only_b,
+                "mcnemar_p": float(f"{mcnemar_p(only_a, only_b):.2g}"),
+                "diff_ci95": [round(float(np.percentile(boot, q)), 4) for q in (2.5, 97.5)],
+            }
     return out
 
 
@@ -220,10 +290,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--file", default="model.onnx", help="ONNX file inside the folder")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="another model folder (the shipped one, say): compare the two pair by pair",
+    )
     args = parser.parse_args(argv)
     model = load_onnx(args.model_dir, args.threads, args.file)
     examples = load_held_out(args.data, model.max_length, model.count_tokens)
-    result: dict[str, Any] = {"held_out": evaluate(model.predict, model.id2label, examples)}
+    probs = predict_examples(model.predict, model.id2label, examples)
+    result: dict[str, Any] = {"held_out": metrics_by_source(probs, examples)}
+    if args.against:
+        result["against"] = compare_with(args.against, probs, examples, args)
     result["sanity"] = sanity_check(model.predict, model.id2label)
     if not args.no_speed:
         result["speed"] = speed_report(model.predict, examples, args.batch_size)
@@ -231,6 +310,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(text)
     if args.json:
         args.json.write_text(text + "\n", encoding="utf-8")
+
+
+def compare_with(
+    folder: Path, probs: np.ndarray, examples: list[Example], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The paired comparison of the evaluated model (A) with the model in ``folder`` (B)."""
+    other = load_onnx(folder, args.threads)
+    other_examples = load_held_out(args.data, other.max_length, other.count_tokens)
+    if [(e.hypothesis, e.label_id) for e in other_examples] != [
+        (e.hypothesis, e.label_id) for e in examples
+    ]:
+        raise SystemExit(f"--against {folder}: its held-out claims differ from this model's")
+    other_probs = predict_examples(other.predict, other.id2label, other_examples)
+    return {
+        "a": str(args.model_dir),
+        "b": str(folder),
+        "paired": paired_comparison(probs, other_probs, examples),
+    }
 
 
 if __name__ == "__main__":

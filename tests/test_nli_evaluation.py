@@ -1,0 +1,66 @@
+"""The paired comparison that decides whether a newly trained NLI model replaces the shipped one."""
+
+import numpy as np
+import pytest
+
+evaluate = pytest.importorskip("training.nli.evaluate")
+from training.nli.data import LABEL2ID, Example  # noqa: E402
+
+ENTAIL, NEUTRAL, CONTRA = LABEL2ID["entailment"], LABEL2ID["neutral"], LABEL2ID["contradiction"]
+
+
+def _examples(labels: list[int], source: str) -> list[Example]:
+    names = {i: name for name, i in LABEL2ID.items()}
+    return [
+        Example(f"premise {i}", f"claim {i}", names[label], source)
+        for i, label in enumerate(labels)
+    ]
+
+
+def _probs(predicted: list[int]) -> np.ndarray:
+    probs = np.full((len(predicted), 3), 0.1)
+    probs[np.arange(len(predicted)), predicted] = 0.8
+    return probs
+
+
+def test_mcnemar_counts_only_the_pairs_the_models_disagree_on():
+    assert evaluate.mcnemar_p(0, 0) == 1.0
+    assert evaluate.mcnemar_p(10, 0) == pytest.approx(2 / 2**10)
+    assert evaluate.mcnemar_p(3, 7) == evaluate.mcnemar_p(7, 3)
+    assert evaluate.mcnemar_p(5, 5) == 1.0
+    assert evaluate.mcnemar_p(600, 400) < 1e-9  # large counts stay exact, without overflow
+
+
+def test_a_model_right_where_the_other_is_wrong_is_better_and_the_interval_says_so():
+    gold = [ENTAIL, NEUTRAL, CONTRA] * 20
+    examples = _examples(gold, "esnli_test")
+    better = list(gold)
+    worse = list(gold)
+    for i in range(0, 60, 3):  # B calls 20 entailed claims neutral
+        worse[i] = NEUTRAL
+    out = evaluate.paired_comparison(_probs(better), _probs(worse), examples, resamples=500)
+    two_way = out["esnli_test 2way"]
+    assert (two_way["a"], two_way["only_a"], two_way["only_b"]) == (1.0, 20, 0)
+    assert two_way["b"] == pytest.approx(40 / 60, abs=1e-4)
+    assert two_way["mcnemar_p"] < 1e-5
+    assert 0 < two_way["diff_ci95"][0] <= two_way["diff_ci95"][1]
+    assert out["all 3way"]["only_a"] == 20
+
+
+def test_neutral_and_contradiction_are_one_class_in_the_two_way_task():
+    gold = [CONTRA] * 30
+    examples = _examples(gold, "cad_test")
+    out = evaluate.paired_comparison(_probs([CONTRA] * 30), _probs([NEUTRAL] * 30), examples)
+    assert out["cad_test 2way"]["only_a"] == out["cad_test 2way"]["only_b"] == 0
+    assert out["cad_test 2way"]["mcnemar_p"] == 1.0
+    assert out["cad_test 3way"]["only_a"] == 30
+
+
+def test_sources_are_compared_apart_and_together():
+    examples = _examples([ENTAIL] * 10, "esnli_test") + _examples([ENTAIL] * 10, "wice_claim_test")
+    a = _probs([ENTAIL] * 20)
+    b = _probs([ENTAIL] * 10 + [NEUTRAL] * 10)
+    out = evaluate.paired_comparison(a, b, examples, resamples=200)
+    assert out["esnli_test 2way"]["only_a"] == 0
+    assert out["wice_claim_test 2way"]["only_a"] == 10
+    assert out["all 2way"]["n"] == 20 and out["all 2way"]["only_a"] == 10
