@@ -297,6 +297,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="another model folder (the shipped one, say): compare the two pair by pair",
     )
     args = parser.parse_args(argv)
+    if args.against:  # before the first model's minutes of work
+        missing = [f for f in ("model.onnx", "config.json", "tokenizer.json")
+                   if not (args.against / f).exists()]  # fmt: skip
+        if missing:
+            raise SystemExit(
+                f"--against {args.against}: not a model folder (no {', '.join(missing)})"
+            )
     model = load_onnx(args.model_dir, args.threads, args.file)
     examples = load_held_out(args.data, model.max_length, model.count_tokens)
     probs = predict_examples(model.predict, model.id2label, examples)
@@ -316,6 +323,11 @@ def compare_with(
     folder: Path, probs: np.ndarray, examples: list[Example], args: argparse.Namespace
 ) -> dict[str, Any]:
     """The paired comparison of the evaluated model (A) with the model in ``folder`` (B)."""
+    missing = [
+        f for f in ("model.onnx", "config.json", "tokenizer.json") if not (folder / f).exists()
+    ]
+    if missing:
+        raise SystemExit(f"--against {folder}: not a model folder (no {', '.join(missing)})")
     other = load_onnx(folder, args.threads)
     other_examples = load_held_out(args.data, other.max_length, other.count_tokens)
     if [(e.hypothesis, e.label_id) for e in other_examples] != [
