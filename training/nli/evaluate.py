@@ -298,8 +298,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.against:  # before the first model's minutes of work
-        missing = [f for f in ("model.onnx", "config.json", "tokenizer.json")
-                   if not (args.against / f).exists()]  # fmt: skip
+        needed = ("model.onnx", "config.json", "tokenizer.json")
+        missing = [f for f in needed if not (args.against / f).exists()]
         if missing:
             raise SystemExit(
                 f"--against {args.against}: not a model folder (no {', '.join(missing)})"
