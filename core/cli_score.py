@@ -10,9 +10,10 @@ import click
 
 from groundset.core.cli_common import db_option, graceful, plugins_with_warnings
 from groundset.core.dataset_files import FORMATS
+from groundset.core.errors import ConfigError
 from groundset.core.factory import create_plugin
 from groundset.core.queries import pass_rates
-from groundset.core.score_file import FieldMap, score_file
+from groundset.core.score_file import FieldMap, read_dataset, score_file
 from groundset.core.settings import apply_override
 from groundset.core.store import DEFAULT_DB, Store
 
@@ -28,6 +29,11 @@ def _validators(names: str | None, with_question: bool, assignments: tuple[str, 
     ids = [n.strip() for n in names.split(",") if n.strip()] if names else list(DEFAULT_VALIDATORS)
     if names is None and with_question:
         ids.append("relevance")
+    if "relevance" in ids and not with_question:
+        raise ConfigError(
+            "--validators: relevance scores an answer against its question; pass"
+            " --question-field COLUMN, or leave relevance out"
+        )
     loaded = plugins_with_warnings()
     tables = config.get("validators", {})
     return [create_plugin("validator", v, tables.get(v), "--set", loaded) for v in ids]
@@ -63,7 +69,7 @@ def _validators(names: str | None, with_question: bool, assignments: tuple[str, 
     show_default=True,
     help="The model that wrote the data, recorded on every candidate",
 )
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=32, show_default=True)
 @db_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar")
 @graceful
@@ -84,7 +90,8 @@ def score(
     """Score FILE (JSONL, CSV, Parquet, or a Hugging Face dataset folder) as a run of its own.
 
     Every row becomes a candidate with its file and line as provenance; rows with a missing or
-    empty field are recorded as failures naming the line. Scoring the same file again resumes."""
+    empty field are recorded as failures naming the line. A column that no row has, or an
+    empty file, is refused before anything is recorded. Scoring the same file again resumes."""
     from tqdm import tqdm
 
     if not progress:
@@ -97,6 +104,7 @@ def score(
         bars.append(tqdm(total=total, initial=done, unit="row", desc="scoring",
                          disable=not progress, dynamic_ncols=True))  # fmt: skip
 
+    rows = read_dataset(file, fields, fmt)  # a mistake in the file or the mapping: no store yet
     with Store(db or DEFAULT_DB) as store:
         try:
             summary = score_file(
@@ -104,6 +112,7 @@ def score(
                 file,
                 instances,
                 fields,
+                rows=rows,
                 fmt=fmt,
                 name=name,
                 model_id=model_id,
@@ -118,8 +127,9 @@ def score(
 
 
 def _report(store: Store, summary) -> None:  # type: ignore[no-untyped-def]
+    rows = f"{summary.rows} row" + ("" if summary.rows == 1 else "s")
     click.echo(
-        f"run {summary.run_id}: {summary.rows} rows, {summary.failures} could not be"
+        f"run {summary.run_id}: {rows}, {summary.failures} could not be"
         f" scored" + (" (resumed)" if summary.resumed else "")
     )
     for error in summary.errors[:5]:

@@ -56,7 +56,7 @@ def _validators(config_path: str | None, names: str | None, assignments: tuple[s
     metavar="KEY=VALUE",
     help="Set a validator option, e.g. --set validators.overlap.copy_threshold=0.8",
 )
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=32, show_default=True)
 @db_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar")
 @graceful

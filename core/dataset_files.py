@@ -4,7 +4,9 @@ needed. Each row comes with its line or row number, so a bad row can be named.""
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 
 from groundset.core.errors import InputError
 
-__all__ = ["FORMATS", "detect_format", "read_rows"]
+__all__ = ["FORMATS", "Row", "detect_format", "read_rows"]
 
 FORMATS = ("jsonl", "csv", "parquet", "hf")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -44,8 +46,16 @@ def read_rows(path: Path, fmt: str | None = None) -> Iterator[Row]:
 
 
 def _jsonl(path: Path) -> Iterator[Row]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    """A line that is not UTF-8 fails alone, like a line that is not JSON."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield number, None, f"not UTF-8 (byte {error.start + 1} of the line)"
+                continue
             if not line.strip():
                 continue
             try:
@@ -60,10 +70,21 @@ def _jsonl(path: Path) -> Iterator[Row]:
 
 
 def _csv(path: Path) -> Iterator[Row]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for row in reader:
-            yield reader.line_num, dict(row), None
+    """A spreadsheet's "CSV UTF-8" export starts with a byte-order mark: it is not part of the
+    first column's name. A file in another encoding is refused whole, at its first bad line
+    (a CSV line can hold several rows' worth of quoted newlines, so rows cannot fail alone)."""
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - data.rfind(b"\n", 0, error.start)
+        raise InputError(
+            f"{path}:{line}: not UTF-8 (byte {column} of the line); save the file as UTF-8"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    for row in reader:
+        yield reader.line_num, dict(row), None
 
 
 def _arrow_rows(table: Any) -> Iterator[Row]:

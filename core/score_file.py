@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from groundset.core.dataset_files import detect_format, read_rows
+from groundset.core.dataset_files import Row, detect_format, read_rows
+from groundset.core.errors import InputError
 from groundset.core.interfaces import Validator
 from groundset.core.interrupts import check_stop
 from groundset.core.records import Candidate, Document, content_hash
@@ -21,7 +22,7 @@ from groundset.core.runner import versions
 from groundset.core.scoring import declarations, score_candidates
 from groundset.core.store import Store, as_json
 
-__all__ = ["FieldMap", "ScoreSummary", "score_file"]
+__all__ = ["FieldMap", "ScoreSummary", "check_mapping", "read_dataset", "score_file"]
 
 
 @dataclass(frozen=True)
@@ -52,17 +53,48 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: how a value that is not text is named in a row's error (the file's terms, not Python's)
+_KINDS = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}
+
+
 def _text(row: dict[str, Any], column: str | None) -> tuple[str | None, str | None]:
-    """(text, None), or (None, reason) when the column is missing, empty or not text."""
+    """(text, None), or (None, reason) when the column is missing, empty or not text. A null
+    and a CSV row too short to reach the column count as missing."""
     if column is None:
         return "", None
-    if column not in row:
+    value = row.get(column)
+    if value is None:
         return None, f"missing field {column!r}"
-    value = row[column]
     if not isinstance(value, str) or not value.strip():
-        kind = "empty" if isinstance(value, str) else f"not text ({type(value).__name__})"
+        kind = "empty" if isinstance(value, str) else f"not text ({_kind(value)})"
         return None, f"field {column!r} is {kind}"
     return value.strip(), None
+
+
+def _kind(value: Any) -> str:
+    return _KINDS.get(type(value), type(value).__name__)
+
+
+def check_mapping(path: Path, rows: Sequence[Row], fields: FieldMap) -> None:
+    """A file with no rows, or a column that no row has, is a mistake in the command, not a
+    file of bad rows: refuse it before anything is recorded, naming the columns there are."""
+    readable = [row for _, row, _ in rows if row is not None]
+    if not rows:
+        raise InputError(f"{path}: no rows to score")
+    if not readable:
+        return  # every row fails on its own (not JSON, not UTF-8): recorded with its line
+    seen: dict[str, None] = {}
+    for row in readable[:100]:
+        seen.update(dict.fromkeys(row))
+    for option, column in (("--document-field", fields.document),
+                           ("--question-field", fields.question),
+                           ("--answer-field", fields.answer)):  # fmt: skip
+        if column is not None and not any(column in row for row in readable):
+            names = ", ".join(list(seen)[:12]) + (", ..." if len(seen) > 12 else "")
+            asked = column == fields.question
+            hint = "; --question-field '' if it has no questions" if asked else ""
+            raise InputError(f"{path}: no row has the field {column!r} ({option});"
+                             f" its fields: {names}{hint}")  # fmt: skip
 
 
 def _candidate(run_id: str, source: str, number: int, row: dict | None, error: str | None,
@@ -113,12 +145,20 @@ def _batches(items: Iterator[Candidate], size: int) -> Iterator[list[Candidate]]
         yield batch
 
 
+def read_dataset(path: Path, fields: FieldMap, fmt: str | None = None) -> list[Row]:
+    """Every row of ``path``, checked against the mapping before any store is touched."""
+    rows = list(read_rows(path, fmt))
+    check_mapping(path, rows, fields)
+    return rows
+
+
 def score_file(
     store: Store,
     path: Path,
     validators: Sequence[Validator],
     fields: FieldMap,
     *,
+    rows: list[Row] | None = None,
     fmt: str | None = None,
     name: str | None = None,
     model_id: str = "unknown",
@@ -126,14 +166,16 @@ def score_file(
     on_batch: Callable[[int], None] | None = None,
     on_plan: Callable[[int, int], None] | None = None,
 ) -> ScoreSummary:
-    """Record and score every row of ``path``; the same file and mapping resume the same run.
+    """Record and score every row of ``path`` (``rows``: as ``read_dataset`` read them); the
+    same file and mapping resume the same run.
     ``on_plan(rows, already_recorded)`` is called once the file is read, before any scoring, so
     a progress bar can show a total; ``on_batch(rows)`` after every recorded batch."""
     fmt = fmt or detect_format(path)
     identity = {"file": str(path.resolve()), "sha256": _sha256(path), "format": fmt,
                 "fields": vars(fields), "model_id": model_id}  # fmt: skip
     run_id = content_hash("score", identity)[:16]
-    rows = list(read_rows(path, fmt))
+    if rows is None:
+        rows = read_dataset(path, fields, fmt)
     summary = ScoreSummary(run_id, rows=len(rows))
     summary.resumed = store.start_run({
         "run_id": run_id, "name": name or path.stem, "strategy": "score", "backend": "none",

@@ -62,6 +62,26 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
+#: DuckDB writes this at bytes 8-12 of every database file
+_DUCKDB_MAGIC = b"DUCK"
+
+
+def check_is_store(path: Path) -> None:
+    """Refuse a ``--db`` that names an existing file of another kind (the dataset itself, say):
+    DuckDB would open it as an empty in-memory database, and everything recorded would be lost
+    when the command ends, with no error."""
+    if path.is_dir():
+        raise StoreError(f"{path}: a folder, not a store file; pass --db FILE.duckdb")
+    if not path.is_file():
+        return  # a new store
+    with path.open("rb") as handle:
+        header = handle.read(12)
+    if header[8:12] != _DUCKDB_MAGIC:
+        raise StoreError(
+            f"{path}: not a groundset store (not a DuckDB database file); pass --db FILE.duckdb"
+        )
+
+
 class Store:
     """A groundset store file. One process writes it at a time; readers may open it while a
     run writes (``groundset.core.sharing`` says how the file is shared)."""
@@ -75,6 +95,7 @@ class Store:
         notify: Notify | None = None,
     ) -> None:
         self.path = Path(path)
+        check_is_store(self.path)
         self.read_only = read_only
         self._notify = notify
         self._lock: WriterLock | None = None

@@ -61,8 +61,13 @@ def test_changed_options_are_a_new_version_beside_the_old(tmp_path, write_config
     assert all(v["validator_version"].startswith("1:") for v in versions)
 
 
-def test_validate_without_validators_is_a_clear_error(tmp_path, write_config, mock_backend):
+def test_validate_without_validators_or_batches_is_a_clear_error(
+    tmp_path, write_config, mock_backend
+):
     db = tmp_path / "s.duckdb"
     invoke("run", str(write_config()), "--db", str(db), "--no-progress")
     result = CliRunner().invoke(cli, ["validate", "--db", str(db)])
     assert result.exit_code == 2 and "--validators" in result.output
+    args = ["validate", "--db", str(db), "--validators", "overlap", "--batch-size", "0"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "'--batch-size': 0 is not in the range" in result.output

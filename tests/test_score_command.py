@@ -130,3 +130,93 @@ def test_the_progress_bar_counts_the_rows_of_the_file(tmp_path):
     assert "0/2" in first.output and "2/2" in first.output
     again = invoke("score", str(data), "--db", str(db), "--validators", "overlap", "--progress")
     assert "(resumed)" in again.output and "2/2" in again.output and "0/2" not in again.output
+
+
+def _score(tmp_path, data, *extra: str):
+    db = tmp_path / "s.duckdb"
+    args = ["score", str(data), "--db", str(db), "--no-progress", *extra]
+    return CliRunner().invoke(cli, args), db
+
+
+def test_a_line_that_is_not_utf8_fails_alone_and_a_byte_order_mark_is_no_trouble(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    latin1 = (
+        json.dumps(ROWS[1], ensure_ascii=False).replace("gRPC.", "caf\u00e9.").encode("latin-1")
+    )
+    data.write_bytes(b"\xef\xbb\xbf" + json.dumps(ROWS[0]).encode() + b"\n" + latin1 + b"\n")
+    result, db = _score(tmp_path, data, "--validators", "overlap")
+    assert result.exit_code == 0, result.output
+    assert "2 rows, 1 could not be scored" in result.output
+    assert "line 2: not UTF-8 (byte" in result.output
+    assert sql(db, "SELECT parse_ok FROM candidates ORDER BY sample_index") == [
+        {"parse_ok": True}, {"parse_ok": False}
+    ]  # fmt: skip
+
+
+def test_a_csv_in_another_encoding_is_refused_naming_its_line_and_a_bom_is_not_a_column(tmp_path):
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes("document,question,answer\nok,q,a\ncaf\u00e9,q,a\n".encode("latin-1"))
+    result, db = _score(tmp_path, bad, "--validators", "overlap")
+    assert result.exit_code == 2
+    assert f"{bad}:3: not UTF-8 (byte 4 of the line)" in result.output
+    assert "Traceback" not in result.output and not db.exists()
+
+    excel = tmp_path / "excel.csv"
+    with excel.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(ROWS[0]))
+        writer.writeheader()
+        writer.writerows(ROWS)
+    result, db = _score(tmp_path, excel, "--validators", "overlap")
+    assert result.exit_code == 0 and "2 rows, 0 could not be scored" in result.output
+
+
+def test_a_column_no_row_has_is_a_mistake_in_the_command_and_nothing_is_recorded(tmp_path):
+    data = tmp_path / "mine.csv"
+    data.write_text("ctx,q,a\nsome text,what?,text\n")
+    result, db = _score(tmp_path, data, "--validators", "overlap")
+    assert result.exit_code == 2
+    assert "no row has the field 'document' (--document-field); its fields: ctx, q, a" in (
+        result.output
+    )
+    result, db = _score(tmp_path, data, "--document-field", "ctx", "--answer-field", "a",
+                        "--validators", "overlap")  # fmt: skip
+    assert "no row has the field 'question'" in result.output
+    assert "--question-field '' if it has no questions" in result.output
+    assert not db.exists()
+
+    result, db = _score(tmp_path, data, "--document-field", "ctx", "--answer-field", "a",
+                        "--question-field", "q", "--validators", "overlap")  # fmt: skip
+    assert result.exit_code == 0 and "1 row, 0 could not be scored" in result.output
+
+
+def test_an_empty_file_and_a_batch_size_of_zero_are_refused(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    result, db = _score(tmp_path, empty, "--validators", "overlap")
+    assert result.exit_code == 2 and "empty.jsonl: no rows to score" in result.output
+    assert not db.exists()
+
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    result, _ = _score(tmp_path, data, "--validators", "overlap", "--batch-size", "0")
+    assert result.exit_code == 2 and "--batch-size" in result.output
+
+
+def test_relevance_needs_questions(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    result, _ = _score(tmp_path, data, "--question-field", "", "--validators", "relevance")
+    assert result.exit_code == 2
+    assert "relevance scores an answer against its question" in result.output
+
+
+def test_a_db_that_is_not_a_store_is_refused_and_left_as_it_was(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    before = data.read_bytes()
+    result = CliRunner().invoke(cli, ["score", str(data), "--db", str(data), "--no-progress",
+                                      "--validators", "overlap"])  # fmt: skip
+    assert result.exit_code != 0
+    assert "not a groundset store (not a DuckDB database file)" in result.output
+    assert data.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.jsonl"]  # no lock file left
