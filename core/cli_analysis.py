@@ -69,6 +69,13 @@ def sweep_command(
     click.echo(render(["threshold", "passing", "pct_of_others"], table, fmt))
     if fmt == "table":
         click.echo(f"{base} candidates of run {run_id} pass every other default threshold")
+    if not rows and base:
+        validator = metric.split(".", 1)[0]
+        click.echo(
+            f"no {metric} scores in run {run_id}: `groundset validate --run {run_id[:12]}"
+            f" --validators {validator}` adds them",
+            err=True,
+        )
     if html:
         Path(html).write_text(_sweep_html(metric, run_id, rows, base), encoding="utf-8")
         click.echo(f"wrote {html}", err=True)

@@ -100,7 +100,13 @@ def _exporter_for(fmt: str | None, output: Path) -> str:
         i: loaded.registry.get("exporter", i).cls.suffix for i in loaded.registry.ids("exporter")
     }
     matching = [i for i, suffix in suffixes.items() if suffix and output.name.endswith(suffix)]
-    return max(matching, key=lambda i: len(suffixes[i])) if matching else "jsonl"
+    if not matching:  # guessing would write, say, JSONL into "data.txt" without a word
+        known = ", ".join(f"{suffix} ({i})" for i, suffix in sorted(suffixes.items()) if suffix)
+        raise ConfigError(
+            f"-o {output}: no export format has this suffix; end the name in {known},"
+            " or pass --format"
+        )
+    return max(matching, key=lambda i: len(suffixes[i]))
 
 
 @click.command()
@@ -123,7 +129,8 @@ def _exporter_for(fmt: str | None, output: Path) -> str:
     "--format",
     "fmt",
     default=None,
-    help="Export format id (jsonl, parquet, alpaca, or a plugin's) [default: from -o suffix]",
+    help="Export format id (jsonl, parquet, csv, alpaca, chat, or a plugin's)"
+    " [default: from the -o suffix]",
 )
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option(
@@ -187,3 +194,9 @@ def export(
         )
     noun = "candidate" if table.num_rows == 1 else "candidates"
     click.echo(f"exported {table.num_rows} {noun} of run {run_id} to {path} ({exporter_id})")
+    if table.num_rows == 0:
+        click.echo(
+            "  no candidate met the filters: `groundset report` shows pass rates, and"
+            " `groundset sweep METRIC` what each threshold would keep",
+            err=True,
+        )

@@ -91,7 +91,8 @@ def score(
 
     Every row becomes a candidate with its file and line as provenance; rows with a missing or
     empty field are recorded as failures naming the line. A column that no row has, or an
-    empty file, is refused before anything is recorded. Scoring the same file again resumes."""
+    empty file, is refused before anything is recorded. Scoring the same file again resumes,
+    and scores the recorded rows with any validator (or options) new to the run."""
     from tqdm import tqdm
 
     if not progress:
@@ -132,6 +133,8 @@ def _report(store: Store, summary) -> None:  # type: ignore[no-untyped-def]
         f"run {summary.run_id}: {rows}, {summary.failures} could not be"
         f" scored" + (" (resumed)" if summary.resumed else "")
     )
+    if summary.rescored:
+        click.echo(f"  scored {summary.rescored} recorded rows with the validators new to the run")
     for error in summary.errors[:5]:
         click.echo(f"  {error}")
     if len(summary.errors) > 5:

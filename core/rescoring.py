@@ -89,7 +89,12 @@ def rescore_run(
         if _scored_by_another_version(store, run_id, validator):
             store.mark_rescored(run_id, validator.validator_id)
         done = _already_scored(store, run_id, validator)
-        todo = [c for c in candidates if c.candidate_id not in done]
+        # a parse failure gets no scores from most validators: it is not work left to do
+        todo = [
+            c
+            for c in candidates
+            if c.candidate_id not in done and (c.parsed or validator.scores_parse_failures)
+        ]
         if validator.stateful and todo:
             # scored in generation order; what an interrupted re-scoring did is replayed
             validator.replay([c for c in candidates if c.candidate_id in done])

@@ -40,6 +40,7 @@ class ScoreSummary:
     rows: int = 0
     failures: int = 0
     resumed: bool = False
+    rescored: int = 0  # resumed: candidates scored by a validator (version) new to the run
     errors: list[str] = field(default_factory=list)
 
 
@@ -210,6 +211,12 @@ def score_file(
     except KeyboardInterrupt:
         store.try_set_run_status(run_id, "interrupted")
         raise
+    if summary.resumed:
+        # Scoring the file again with another validator (or other options) must not stop at
+        # "already recorded": what these exact validator versions have not scored yet is.
+        from groundset.core.rescoring import rescore_run
+
+        summary.rescored = rescore_run(store, run_id, validators, batch_size).scored
     store.set_run_status(run_id, "complete")
     failed = store.query(
         "SELECT parse_error FROM candidates WHERE run_id = ? AND NOT parse_ok"

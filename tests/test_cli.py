@@ -124,6 +124,21 @@ def test_export_rejects_an_unknown_metric_without_running_sql(ran, tmp_path):
     assert "unknown metric" in result.output and not out.exists()
 
 
+def test_export_refuses_a_name_no_format_ends_in_and_says_when_nothing_passed(ran, tmp_path):
+    out = tmp_path / "qa.txt"
+    result = CliRunner().invoke(cli, ["export", "--db", str(ran), "-o", str(out)])
+    assert result.exit_code == 2 and not out.exists()
+    assert "no export format has this suffix" in result.output and ".jsonl (jsonl)" in result.output
+
+    out = tmp_path / "none.jsonl"
+    args = ["export", "--db", str(ran), "-o", str(out), "--min", "overlap.token_precision=2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and out.read_text() == ""
+    assert "exported 0 candidates" in result.output and "no candidate met the filters" in (
+        result.output
+    )
+
+
 def test_export_records_what_was_exported(ran, tmp_path):
     invoke("export", "--db", str(ran), "-o", str(tmp_path / "a.jsonl"), "--min", "format.ok=1")
     rows = json.loads(

@@ -220,3 +220,34 @@ def test_a_db_that_is_not_a_store_is_refused_and_left_as_it_was(tmp_path):
     assert "not a groundset store (not a DuckDB database file)" in result.output
     assert data.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.jsonl"]  # no lock file left
+
+
+def test_scoring_again_with_another_validator_scores_the_recorded_rows_with_it(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS) + '{"document": "x"}\n')
+    _score(tmp_path, data, "--validators", "overlap")
+    result, db = _score(tmp_path, data, "--validators", "overlap,relevance")
+    assert result.exit_code == 0, result.output
+    assert "(resumed)" in result.output
+    assert "scored 2 recorded rows with the validators new to the run" in result.output
+    assert "relevance            2/2 pass" in result.output
+    rows = sql(db, 'SELECT "relevance.cosine" AS r FROM candidate_scores WHERE parse_ok')
+    assert len(rows) == 2 and all(r["r"] is not None for r in rows)
+
+    again, _ = _score(tmp_path, data, "--validators", "overlap,relevance")
+    assert "(resumed)" in again.output and "recorded rows" not in again.output
+
+
+def test_sweep_says_when_the_run_has_no_scores_for_the_metric(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    other = tmp_path / "other.jsonl"
+    other.write_text(data.read_text())
+    _score(tmp_path, data, "--validators", "overlap,relevance")
+    _, db = _score(tmp_path, other, "--validators", "overlap")
+    sweep = CliRunner().invoke(
+        cli, ["sweep", "relevance.cosine", "--run", "other", "--db", str(db)]
+    )
+    assert sweep.exit_code == 0
+    assert "no relevance.cosine scores in run" in sweep.output
+    assert "--validators relevance` adds them" in sweep.output
