@@ -43,8 +43,34 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         return _items(tuple(value), annotation, where)
     if isinstance(value, allowed) and (bool in allowed or not is_bool):
         return _items(value, annotation, where)
-    names = " or ".join(sorted({getattr(t, "__name__", str(t)) for t in allowed}))
-    raise ConfigError(f"{where}: expected {names}, got {type(value).__name__} {value!r}")
+    # None is the default of an optional key; TOML cannot write it, so it is not offered
+    names = " or ".join(sorted({_toml_name(t) for t in allowed if t is not type(None)}))
+    raise ConfigError(f"{where}: expected {names}, got {_toml_value(value)}")
+
+
+#: the config file's words for Python's types: users write TOML, not Python
+_TOML_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "an array",
+    tuple: "an array",
+    dict: "a table",
+}
+
+
+def _toml_name(kind: Any) -> str:
+    return _TOML_NAMES.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def _toml_value(value: Any) -> str:
+    """A value as the config file spelled it: ``true``, ``the string 'hot'``, ``an array [1]``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return f"{_toml_name(type(value))} {value!r}"
 
 
 def _items(value: Any, annotation: Any, where: str) -> Any:

@@ -162,7 +162,10 @@ def test_plugins_lists_builtins_with_versions_and_hooks():
     ("extra", "message"),
     [
         ("[run]\nbatch_sise = 3\n", "unknown option 'batch_sise'"),
-        ("[generation]\ntemperature = 'hot'\n", "[generation].temperature: expected float"),
+        (
+            "[generation]\ntemperature = 'hot'\n",
+            "[generation].temperature: expected a number, got the string 'hot'",
+        ),
         ("[nonsense]\n", "unknown section [nonsense]"),
         ("[strategies.grounded_qa]\nprompt_format = 'poem'\n", "prompt_format"),
     ],

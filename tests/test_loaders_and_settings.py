@@ -75,7 +75,7 @@ def test_set_overrides_parse_toml_values_and_plain_words():
     [
         ({"run": {"batch_size": 0}}, "run.batch_size must be 1 to 100,000"),
         ({"generation": {"top_p": 1.5}}, "generation.top_p must be in"),
-        ({"run": {"samples_per_document": True}}, "expected int, got bool"),
+        ({"run": {"samples_per_document": True}}, "expected an integer, got true"),
         ({"backends": {"huggingface": 3}}, "[backends] must hold one table per plugin"),
         ({"run": "fast"}, "run must be a table"),
     ],
