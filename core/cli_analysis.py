@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from groundset.core.analysis import apply_policy, compare_runs, recorded_policies, sweep
-from groundset.core.cli_common import FORMATS, db_option, run_option, store_path
+from groundset.core.cli_common import FORMATS, counted, db_option, run_option, store_path
 from groundset.core.errors import ConfigError
 from groundset.core.policies import parse_policies
 from groundset.core.settings import load_config
@@ -42,7 +42,7 @@ def accept(config: str | None, policy_name: str, run_ref: str, db: str | None) -
     share = 100 * outcome.passed / outcome.candidates if outcome.candidates else 0.0
     click.echo(
         f"policy {outcome.policy} (version {outcome.version}): {outcome.passed} of"
-        f" {outcome.candidates} candidates of run {run_id} pass ({share:.1f}%)"
+        f" {counted(outcome.candidates, 'candidate')} of run {run_id} pass ({share:.1f}%)"
     )
     click.echo(
         f"  SQL: SELECT * FROM candidate_scores JOIN accepted USING (candidate_id)"
@@ -68,7 +68,9 @@ def sweep_command(
     table = [(round(r.threshold, 6), r.passing, round(100 * r.share, 1)) for r in rows]
     click.echo(render(["threshold", "passing", "pct_of_others"], table, fmt))
     if fmt == "table":
-        click.echo(f"{base} candidates of run {run_id} pass every other default threshold")
+        click.echo(
+            f"{counted(base, 'candidate')} of run {run_id} pass every other default threshold"
+        )
     if not rows and base:
         validator = metric.split(".", 1)[0]
         click.echo(

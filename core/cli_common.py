@@ -14,12 +14,19 @@ from groundset.core.store import DEFAULT_DB
 
 __all__ = [
     "FORMATS",
+    "counted",
     "db_option",
     "graceful",
     "plugins_with_warnings",
     "run_option",
     "store_path",
 ]
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 candidate``, ``2 candidates``: messages read as sentences."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
 
 #: output formats of the commands that print tables
 FORMATS = click.Choice(["table", "csv", "json", "jsonl"])

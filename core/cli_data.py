@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from groundset.core.cli_common import FORMATS, db_option, plugins_with_warnings, run_option
+from groundset.core.cli_common import FORMATS, counted, db_option, plugins_with_warnings, run_option
 from groundset.core.errors import ConfigError
 from groundset.core.phases import mark
 from groundset.core.queries import Threshold, export_query, runs_overview
@@ -55,7 +55,10 @@ def check(db: str | None) -> None:
             click.echo(f"{path}: {problem}", err=True)
         raise SystemExit(1)
     runs_, candidates, scores = counts
-    click.echo(f"{path}: ok ({runs_} runs, {candidates} candidates, {scores} scores)")
+    click.echo(
+        f"{path}: ok ({counted(runs_, 'run')}, {counted(candidates, 'candidate')},"
+        f" {counted(scores, 'score')})"
+    )
 
 
 @click.command()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from groundset.core.cli_common import db_option, graceful, plugins_with_warnings
+from groundset.core.cli_common import counted, db_option, graceful, plugins_with_warnings
 from groundset.core.engine import BatchReport, RunSummary
 from groundset.core.errors import ConfigError
 from groundset.core.queries import pass_rates
@@ -84,10 +84,15 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
     parsed = summary.candidates - summary.parse_failures
     click.echo(
         f"run {summary.run_id} ({prepared.settings.run.name or 'unnamed'}): "
-        f"{summary.generated} prompts -> {summary.candidates} candidates "
-        f"({parsed} parsed, {summary.parse_failures} parse failures) in {summary.seconds:.1f} s"
-        f" ({rate:.2f} candidates/s)"
-        + (f"; {summary.already_done} prompts were already recorded" if summary.resumed else "")
+        f"{counted(summary.generated, 'prompt')} -> {counted(summary.candidates, 'candidate')} "
+        f"({parsed} parsed, {counted(summary.parse_failures, 'parse failure')}) in"
+        f" {summary.seconds:.1f} s ({rate:.2f} candidates/s)"
+        + (
+            f"; {counted(summary.already_done, 'prompt')}"
+            f" {'was' if summary.already_done == 1 else 'were'} already recorded"
+            if summary.resumed
+            else ""
+        )
     )
     broken = Counter(v for batch in summary.batches for v in batch.failed_validators)
     for validator, batches in sorted(broken.items()):
@@ -102,7 +107,7 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
         )
     if summary.errors:
         click.echo(
-            f"  {summary.errors} prompts failed in the backend and are recorded with status"
+            f"  {counted(summary.errors, 'prompt')} failed in the backend, recorded with status"
             f" 'error' (SELECT error FROM candidates WHERE status = 'error'); run the same"
             f" config again to retry only them"
         )
@@ -188,8 +193,9 @@ def run(
         recorded = store.completed_work_ids(prepared.run_id)
         done = len(recorded & {i.work_id for i in prepared.items})
         click.echo(
-            f"run {prepared.run_id}: {len(prepared.documents)} documents, "
-            f"{len(prepared.items)} prompts in {prepared.batches} batches"
+            f"run {prepared.run_id}: {counted(len(prepared.documents), 'document')}, "
+            f"{counted(len(prepared.items), 'prompt')} in"
+            f" {counted(prepared.batches, 'batch', 'batches')}"
             + (f", {done} already recorded" if done else ""),
             err=True,
         )
@@ -225,8 +231,9 @@ def _run_to_target(prepared: PreparedRun, store: Store, show: bool) -> None:
     target = prepared.settings.run.target or 0
     accepted = accepted_count(store, prepared.run_id) if _known(store, prepared) else 0
     click.echo(
-        f"run {prepared.run_id}: {prepared.settings.run.strategy} until {target} candidates are"
-        f" accepted ({accepted} so far), {len(prepared.items)} prompts a round",
+        f"run {prepared.run_id}: {prepared.settings.run.strategy} until"
+        f" {counted(target, 'candidate')} {'is' if target == 1 else 'are'} accepted"
+        f" ({accepted} so far), {counted(len(prepared.items), 'prompt')} a round",
         err=True,
     )
     if accepted < target:

@@ -25,6 +25,11 @@ DEFAULT_VALIDATORS = ("overlap", "grounding_embedding", "grounding_nli")
 def _validators(names: str | None, with_question: bool, assignments: tuple[str, ...]):
     config: dict = {}
     for assignment in assignments:
+        if not assignment.strip().startswith("validators."):
+            raise ConfigError(
+                f"--set {assignment!r}: score takes validator options only,"
+                " e.g. --set validators.grounding_nli.device=cpu"
+            )
         apply_override(config, assignment)
     ids = [n.strip() for n in names.split(",") if n.strip()] if names else list(DEFAULT_VALIDATORS)
     if names is None and with_question:
@@ -36,6 +41,12 @@ def _validators(names: str | None, with_question: bool, assignments: tuple[str, 
         )
     loaded = plugins_with_warnings()
     tables = config.get("validators", {})
+    unused = sorted(set(tables) - set(ids))
+    if unused:
+        raise ConfigError(
+            f"--set validators.{unused[0]}...: {unused[0]!r} is not among the validators"
+            f" scored ({', '.join(ids)})"
+        )
     return [create_plugin("validator", v, tables.get(v), "--set", loaded) for v in ids]
 
 

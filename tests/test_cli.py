@@ -34,7 +34,7 @@ def ran(tmp_path, write_config, mock_backend) -> Path:
     config = write_config(f'[backends.mock]\noutputs = ["{GOOD}", "{COPY}", "{BAD}"]\n')
     result = invoke("run", str(config), "--db", str(db), "--no-progress", *ONE_DOCUMENT)
     assert result.exit_code == 0, result.output
-    assert "4 prompts -> 4 candidates (3 parsed, 1 parse failures)" in result.output
+    assert "4 prompts -> 4 candidates (3 parsed, 1 parse failure)" in result.output
     assert "accepted (all default thresholds): 2" in result.output
     return db
 

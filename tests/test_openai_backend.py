@@ -221,7 +221,7 @@ def test_a_run_records_errors_and_a_rerun_retries_only_them(tmp_path, seed_docum
         server.inject(Fault(status=503, times=2))  # one prompt fails both its attempts
         first = _run(config, db, "--set", "backends.openai.concurrency=1")
         assert first.exit_code == 0, first.output
-        assert "1 prompts failed in the backend" in first.output
+        assert "1 prompt failed in the backend" in first.output
         calls = server.inference_calls
         second = _run(config, db)
         assert second.exit_code == 0, second.output

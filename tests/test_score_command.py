@@ -251,3 +251,14 @@ def test_sweep_says_when_the_run_has_no_scores_for_the_metric(tmp_path):
     assert sweep.exit_code == 0
     assert "no relevance.cosine scores in run" in sweep.output
     assert "--validators relevance` adds them" in sweep.output
+
+
+def test_set_takes_options_of_the_validators_being_scored_only(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    result, _ = _score(tmp_path, data, "--validators", "overlap", "--set", "run.batch_size=8")
+    assert result.exit_code == 2 and "score takes validator options only" in result.output
+    result, _ = _score(tmp_path, data, "--validators", "overlap",
+                       "--set", "validators.overlpa.min_precision=0.5")  # fmt: skip
+    assert result.exit_code == 2
+    assert "'overlpa' is not among the validators scored (overlap)" in result.output

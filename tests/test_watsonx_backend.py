@@ -347,7 +347,7 @@ def test_a_prompt_failing_every_attempt_is_retried_by_the_next_run_only(
     with FakeWatsonxServer(api_key=KEY, project_ids=("p1",), responder=lambda p, b: GOOD) as s:
         s.inject(Fault(status=503, times=3))
         db, first = _run(s, tmp_path, seed_documents, "--set", "backends.watsonx.concurrency=1")
-        assert "1 prompts failed in the backend" in first.output
+        assert "1 prompt failed in the backend" in first.output
         with Store(db, read_only=True) as store:
             [(status, error)] = store.query(
                 "SELECT status, error FROM candidates WHERE status <> 'ok'"
