@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from groundset.core.analysis import apply_policy, compare_runs, recorded_policies, sweep
-from groundset.core.cli_common import FORMATS, counted, db_option, run_option, store_path
+from groundset.core.cli_common import (
+    FORMATS,
+    config_db_option,
+    counted,
+    db_option,
+    run_option,
+    store_path,
+)
 from groundset.core.errors import ConfigError
 from groundset.core.policies import parse_policies
 from groundset.core.settings import load_config
@@ -21,7 +28,7 @@ __all__ = ["accept", "compare", "sweep_command"]
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--policy", "policy_name", required=True, help="Policy name: [accept.NAME]")
 @run_option
-@db_option
+@config_db_option
 def accept(config: str | None, policy_name: str, run_ref: str, db: str | None) -> None:
     """Record which candidates of a run pass an accept policy.
 
@@ -37,7 +44,8 @@ def accept(config: str | None, policy_name: str, run_ref: str, db: str | None) -
             source = f"the config of run {run_id[:12]}"
         if policy_name not in policies:
             known = ", ".join(sorted(policies)) or "none"
-            raise ConfigError(f"no policy {policy_name!r} in {source} (policies: {known})")
+            hint = "" if config else f"; pass the CONFIG that defines [accept.{policy_name}]"
+            raise ConfigError(f"no policy {policy_name!r} in {source} (policies: {known}){hint}")
         outcome = apply_policy(store, policies[policy_name], run_id)
     share = 100 * outcome.passed / outcome.candidates if outcome.candidates else 0.0
     click.echo(

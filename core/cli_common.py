@@ -14,6 +14,7 @@ from groundset.core.store import DEFAULT_DB
 
 __all__ = [
     "FORMATS",
+    "config_db_option",
     "counted",
     "db_option",
     "graceful",
@@ -36,7 +37,16 @@ db_option = click.option(
     "db",
     type=click.Path(dir_okay=False),
     default=None,
-    help=f"DuckDB store file [default: {DEFAULT_DB}, or [store] db in the config]",
+    help=f"DuckDB store file [default: {DEFAULT_DB}]",
+)
+
+#: --db of the commands that take a CONFIG, whose [store] db is the default
+config_db_option = click.option(
+    "--db",
+    "db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help=f"DuckDB store file [default: [store] db in the config, else {DEFAULT_DB}]",
 )
 
 

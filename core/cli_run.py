@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 
-from groundset.core.cli_common import counted, db_option, graceful, plugins_with_warnings
+from groundset.core.cli_common import (
+    config_db_option,
+    counted,
+    graceful,
+    plugins_with_warnings,
+)
 from groundset.core.engine import BatchReport, RunSummary
 from groundset.core.errors import ConfigError
 from groundset.core.queries import pass_rates
@@ -147,7 +152,7 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
 @click.option("--max-new-tokens", type=int, help="[generation.max_new_tokens]")
 @click.option("--temperature", type=float, help="[generation.temperature]")
 @click.option("--top-p", type=float, help="[generation.top_p]")
-@db_option
+@config_db_option
 @click.option(
     "--set",
     "assignments",

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from groundset.core.cli_common import (
-    db_option,
+    config_db_option,
     graceful,
     plugins_with_warnings,
     run_option,
@@ -57,7 +57,7 @@ def _validators(config_path: str | None, names: str | None, assignments: tuple[s
     help="Set a validator option, e.g. --set validators.overlap.copy_threshold=0.8",
 )
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=32, show_default=True)
-@db_option
+@config_db_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar")
 @graceful
 def validate(

@@ -114,7 +114,8 @@ def export_query(
         if not recorded:
             raise ConfigError(
                 f"policy {policy!r} has not been applied to run {run_id}: run"
-                f" `groundset accept --policy {policy} --run {run_id}` first"
+                f" `groundset accept [CONFIG] --policy {policy} --run {run_id}` first (CONFIG:"
+                f" the file with [accept.{policy}], if not the run's own)"
             )
         conditions.append(
             "cs.candidate_id IN (SELECT candidate_id FROM accepted WHERE policy = ? AND run_id = ?)"

@@ -179,8 +179,9 @@ def check_accepted_view(store: Store, name: str) -> None:
         policy = name[len(POLICY_PREFIX) :]
         if not store.query("SELECT 1 FROM policies WHERE policy = ?", [policy]).rows:
             raise ConfigError(
-                f"--policy {policy!r} has not been applied: run `groundset accept --policy"
-                f" {policy}` first"
+                f"--policy {policy!r} has not been applied: run `groundset accept [CONFIG]"
+                f" --policy {policy}` first (CONFIG: the file with [accept.{policy}], if not the"
+                " run's own)"
             )
         return
     rows = store.query(

@@ -258,7 +258,7 @@ def test_export_by_a_policy_not_applied_yet_says_how(ran):
     result = CliRunner().invoke(
         cli, ["export", "--db", str(db), "-o", str(db.parent / "x.jsonl"), "--policy", "strict"]
     )
-    assert result.exit_code == 2 and "groundset accept --policy strict" in result.output
+    assert result.exit_code == 2 and "groundset accept [CONFIG] --policy strict" in result.output
 
 
 def test_the_report_counts_what_the_policy_accepted(ran):
@@ -269,4 +269,4 @@ def test_the_report_counts_what_the_policy_accepted(ran):
     [line] = [x for x in result.output.splitlines() if x.strip().startswith("accepted")]
     assert line.split()[1] == str(len(_accepted(db, "strict"))) and "policy:strict" in line
     missing = CliRunner().invoke(cli, ["report", "--db", str(db), "--policy", "lenient"])
-    assert missing.exit_code == 2 and "groundset accept --policy lenient" in missing.output
+    assert missing.exit_code == 2 and "groundset accept [CONFIG] --policy lenient" in missing.output
