@@ -21,6 +21,7 @@ import html
 import json
 import math
 import statistics
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -500,10 +501,9 @@ def _text_one(r: RunReport) -> str:
             ratio = f"{passed}/{scored}"
             rate = "-" if pct is None else f"{pct:.1f}%"
             lines.append(f"    {validator.ljust(vw)}  {ratio.rjust(11)}  {rate.rjust(6)}")
-    if r.metrics or r.unscored:
+    if r.metrics:
         lines.append(f"  metrics ({BINS} bins over the range; * = observed range)")
-        names = [s.info.key for s in r.metrics] + [m.key for m in r.unscored]
-        nw = max(len(n) for n in names)
+        nw = max(len(s.info.key) for s in r.metrics)
         ranges = [
             f"[{_fmt(s.low)}, {_fmt(s.high)}]{'*' if s.observed_range else ''}" for s in r.metrics
         ]
@@ -513,14 +513,16 @@ def _text_one(r: RunReport) -> str:
                 f"    {s.info.key.ljust(nw)}  {span.ljust(rw)}  |{sparkline(s.counts)}|"
                 f"  n={s.n} mean={_fmt(s.mean)} median={_fmt(s.median)}"
             )
-        for m in r.unscored:
-            lines.append(f"    {m.key.ljust(nw)}  no scores")
+    if r.unscored:  # declared by the run's validators, not scored for this kind of data
+        names = ", ".join(m.key for m in r.unscored)
+        lines += textwrap.wrap(names, 100, initial_indent="  no scores       ",
+                               subsequent_indent=" " * 18, break_on_hyphens=False)  # fmt: skip
     lines.append(
         f"  tokens          {_fmt(r.prompt_tokens)} prompt, {_fmt(r.completion_tokens)} completion"
     )
     lines.append(
         f"  latency         median {_seconds(r.latency_median)}, p95 {_seconds(r.latency_p95)}"
-        " per generation"
+        " per backend call (a local model's call is a whole batch)"
     )
     return "\n".join(line.rstrip() for line in lines)
 
