@@ -18,7 +18,13 @@ from groundset.core.engine import BatchReport, RunSummary
 from groundset.core.errors import ConfigError
 from groundset.core.queries import pass_rates
 from groundset.core.runner import ENGINES, PreparedRun, prepare_run, start_run
-from groundset.core.settings import Settings, apply_override, load_config, settings_from_config
+from groundset.core.settings import (
+    LIMIT,
+    Settings,
+    apply_override,
+    load_config,
+    settings_from_config,
+)
 from groundset.core.store import Store
 
 __all__ = ["run"]
@@ -140,8 +146,14 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
 @click.option("--model", help="Model for the chosen backend [backends.<backend>.model]")
 @click.option("--validators", help="Comma-separated validator ids [run.validators]")
 @click.option("--documents", type=click.Path(), help="Documents file or folder [documents.path]")
-@click.option("--samples", type=int, help="Prompts per document [run.samples_per_document]")
-@click.option("--batch-size", type=int, help="Prompts per batch [run.batch_size]")
+@click.option(
+    "--samples",
+    type=click.IntRange(1, LIMIT),
+    help="Prompts per document [run.samples_per_document]",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1, LIMIT), help="Prompts per batch [run.batch_size]"
+)
 @click.option("--seed", type=int, help="Seed for planning and sampling [run.seed]")
 @click.option("--limit-documents", type=int, help="Use only the first N [run.limit_documents]")
 @click.option(
@@ -149,9 +161,9 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
     type=int,
     help="Generate until N candidates are accepted (self_instruct) [run.target]",
 )
-@click.option("--max-new-tokens", type=int, help="[generation.max_new_tokens]")
-@click.option("--temperature", type=float, help="[generation.temperature]")
-@click.option("--top-p", type=float, help="[generation.top_p]")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), help="[generation.max_new_tokens]")
+@click.option("--temperature", type=click.FloatRange(min=0), help="[generation.temperature]")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), help="[generation.top_p]")
 @config_db_option
 @click.option(
     "--set",

@@ -90,7 +90,10 @@ def load_documents(settings: Settings, loaded: LoadedPlugins) -> list[Document]:
 
 
 def _loader_for(path: Path, loaded: LoadedPlugins) -> str:
-    suffix = next((p.suffix for p in sorted(path.iterdir())), "") if path.is_dir() else path.suffix
+    if path.is_dir() and not any(p.is_file() for p in path.iterdir()):
+        raise InputError(f"{path}: an empty folder, no documents found")
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    suffix = files[0].suffix.lower()  # NOTES.MD is Markdown too
     for item_id in loaded.registry.ids("loader"):
         if suffix in loaded.registry.get("loader", item_id).cls.suffixes:
             return item_id

@@ -18,6 +18,7 @@ from groundset.core.policies import parse_policies
 from groundset.core.records import GenerationParams
 
 __all__ = [
+    "LIMIT",
     "DocumentsSettings",
     "GenerationSettings",
     "PricingSettings",

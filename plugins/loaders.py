@@ -75,7 +75,7 @@ class TextLoader(Loader):
 
     def load(self, path: Path) -> Iterator[Document]:
         files = (
-            sorted(p for p in path.rglob("*") if p.suffix in self.suffixes)
+            sorted(p for p in path.rglob("*") if p.suffix.lower() in self.suffixes)
             if path.is_dir()
             else [path]
         )

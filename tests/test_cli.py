@@ -196,6 +196,12 @@ def test_missing_documents_file_is_named(tmp_path, write_config, mock_backend):
     assert result.exit_code == 2 and "absent.jsonl not found" in result.output
 
 
+def test_an_out_of_range_flag_is_blamed_on_the_flag(tmp_path, write_config, mock_backend):
+    args = ["run", str(write_config()), "--db", str(tmp_path / "s.duckdb"), "--samples", "0"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "Invalid value for '--samples'" in result.output
+
+
 def test_bad_jsonl_line_is_named_and_recorded_rows_stay(ran, tmp_path, write_config, mock_backend):
     docs = tmp_path / "docs.jsonl"
     docs.write_text('{"text": "Fine document."}\n{"text": "broken\n')

@@ -57,6 +57,16 @@ def test_unknown_documents_suffix_asks_for_a_format(tmp_path):
         load_documents(settings, load_plugins(entry_points=False))
 
 
+def test_an_empty_folder_says_so_and_upper_case_suffixes_count(tmp_path):
+    (tmp_path / "docs").mkdir()
+    settings = settings_from_config({"documents": {"path": "docs"}}, "c.toml", tmp_path)
+    with pytest.raises(InputError, match=r"docs: an empty folder, no documents found"):
+        load_documents(settings, load_plugins(entry_points=False))
+    (tmp_path / "docs" / "NOTES.MD").write_text("# Notes\nThe museum opened in 1994.")
+    docs = load_documents(settings, load_plugins(entry_points=False))
+    assert [d.text for d in docs] == ["# Notes\nThe museum opened in 1994."]
+
+
 def test_set_overrides_parse_toml_values_and_plain_words():
     config: dict = {}
     apply_override(config, "run.batch_size=8")
