@@ -28,7 +28,14 @@ import duckdb
 
 from groundset.core.errors import StoreError
 
-__all__ = ["WriterLock", "connect", "readers_waiting", "set_notify", "wait_for_readers"]
+__all__ = [
+    "WriterLock",
+    "connect",
+    "readers_waiting",
+    "set_notify",
+    "tell",
+    "wait_for_readers",
+]
 
 POLL_S = 0.05
 Notify = Callable[[str], None]
@@ -39,6 +46,14 @@ def set_notify(notify: Notify | None) -> None:
     """Where "waiting for FILE" goes when a caller gives no ``notify`` (the CLI: stderr)."""
     global _notify
     _notify = notify
+
+
+def tell(message: str, notify: Notify | None = None) -> None:
+    """Say something about the store to the user: to ``notify``, else where ``set_notify``
+    points (the CLI: stderr); nowhere for a library caller that set neither."""
+    target = notify or _notify
+    if target is not None:
+        target(message)
 
 
 def read_wait_s() -> float:

@@ -26,6 +26,7 @@ from groundset.core.sharing import (
     _first_line,
     connect,
     readers_waiting,
+    tell,
     wait_for_readers,
 )
 
@@ -256,9 +257,19 @@ class Store:
         ids = list(dict.fromkeys(r[0] for r in rows))
         if not ids:
             raise StoreError(f"no run {ref!r} in {self.path}: `groundset runs` lists them")
-        if len(ids) > 1 and not any(i == ref for i in ids) and ref not in self.run_names():
-            raise StoreError(f"run prefix {ref!r} is ambiguous: {', '.join(i[:12] for i in ids)}")
-        return ref if ref in ids else ids[0]
+        if ref in ids:
+            return ref
+        if len(ids) > 1:
+            if ref not in self.run_names():
+                raise StoreError(
+                    f"run prefix {ref!r} is ambiguous: {', '.join(i[:12] for i in ids)}"
+                )
+            tell(
+                f"run name {ref!r} matches {len(ids)} runs; using the newest, {ids[0][:12]}"
+                " (pass its id to choose another; `groundset runs` lists them)",
+                self._notify,
+            )
+        return ids[0]
 
     def run_names(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT name FROM runs").fetchall() if r[0]}

@@ -262,3 +262,16 @@ def test_set_takes_options_of_the_validators_being_scored_only(tmp_path):
                        "--set", "validators.overlpa.min_precision=0.5")  # fmt: skip
     assert result.exit_code == 2
     assert "'overlpa' is not among the validators scored (overlap)" in result.output
+
+
+def test_a_run_name_that_several_runs_share_picks_the_newest_and_says_so(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    _score(tmp_path, data, "--validators", "overlap")
+    _, db = _score(tmp_path, data, "--validators", "overlap", "--model-id", "another-model")
+    newest = sql(db, "SELECT run_id FROM runs WHERE model_id = 'another-model'")[0]["run_id"]
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(cli, ["export", "--run", "mine", "-o", str(out), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert f"run name 'mine' matches 2 runs; using the newest, {newest[:12]}" in result.output
+    assert f"of run {newest}" in result.output
