@@ -29,7 +29,7 @@ def check(db):
 def test_a_store_written_by_a_run_is_whole(store):
     result = check(store)
     assert result.exit_code == 0, result.output
-    assert "ok (1 runs, 8 candidates," in result.output
+    assert "ok (1 run, 8 candidates," in result.output
 
 
 DAMAGE = {
