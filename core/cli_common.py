@@ -32,22 +32,20 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
 #: output formats of the commands that print tables
 FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
 
-db_option = click.option(
-    "--db",
-    "db",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help=f"DuckDB store file [default: {DEFAULT_DB}]",
-)
 
+def _db_flag(default: str) -> Callable[[Any], Any]:
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help=f"DuckDB store file [default: {default}]",
+    )
+
+
+db_option = _db_flag(DEFAULT_DB)
 #: --db of the commands that take a CONFIG, whose [store] db is the default
-config_db_option = click.option(
-    "--db",
-    "db",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help=f"DuckDB store file [default: [store] db in the config, else {DEFAULT_DB}]",
-)
+config_db_option = _db_flag(f"[store] db in the config, else {DEFAULT_DB}")
 
 
 def store_path(db: str | None, config: str | None) -> str:
