@@ -113,7 +113,10 @@ def score(
     bars: list[Any] = []  # made once the file is read, so the bar starts with its total
 
     def plan(total: int, done: int) -> None:
-        bars.append(tqdm(total=total, initial=done, unit="row", desc="scoring",
+        if bars:  # a resumed run's second pass: the validators new to the run
+            bars[-1].close()
+        unit, desc = ("row", "scoring") if not bars else ("score", "new validators")
+        bars.append(tqdm(total=total, initial=done, unit=unit, desc=desc,
                          disable=not progress, dynamic_ncols=True))  # fmt: skip
 
     rows = read_dataset(file, fields, fmt)  # a mistake in the file or the mapping: no store yet
@@ -129,7 +132,7 @@ def score(
                 name=name,
                 model_id=model_id,
                 batch_size=batch_size,
-                on_batch=lambda rows: bars[0].update(rows),
+                on_batch=lambda rows: bars[-1].update(rows),
                 on_plan=plan,
             )
         finally:

@@ -62,6 +62,26 @@ def _already_scored(store: Store, run_id: str, validator: Validator) -> set[str]
     return {r[0] for r in rows}
 
 
+def pairs_left(store: Store, run_id: str, validators: Sequence[Validator]) -> int:
+    """(candidate, validator) pairs of the run that these exact validator versions have not
+    scored yet: 0 means ``rescore_run`` would find nothing to do."""
+    candidates = recorded_candidates(store, run_id)
+    return sum(len(_todo(store, run_id, validator, candidates)) for validator in validators)
+
+
+def _todo(
+    store: Store, run_id: str, validator: Validator, candidates: Sequence[Candidate]
+) -> list[Candidate]:
+    """The candidates this validator version has yet to score. A parse failure gets no
+    scores from most validators: it is not work left to do."""
+    done = _already_scored(store, run_id, validator)
+    return [
+        c
+        for c in candidates
+        if c.candidate_id not in done and (c.parsed or validator.scores_parse_failures)
+    ]
+
+
 def _scored_by_another_version(store: Store, run_id: str, validator: Validator) -> bool:
     """Would this validator's scores sit beside older ones (so ``latest_scores`` must rank)?"""
     return bool(
@@ -88,15 +108,10 @@ def rescore_run(
     for validator in validators:
         if _scored_by_another_version(store, run_id, validator):
             store.mark_rescored(run_id, validator.validator_id)
-        done = _already_scored(store, run_id, validator)
-        # a parse failure gets no scores from most validators: it is not work left to do
-        todo = [
-            c
-            for c in candidates
-            if c.candidate_id not in done and (c.parsed or validator.scores_parse_failures)
-        ]
+        todo = _todo(store, run_id, validator, candidates)
         if validator.stateful and todo:
             # scored in generation order; what an interrupted re-scoring did is replayed
+            done = _already_scored(store, run_id, validator)
             validator.replay([c for c in candidates if c.candidate_id in done])
         summary.skipped += len(candidates) - len(todo)
         if on_batch is not None and len(todo) < len(candidates):

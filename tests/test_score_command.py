@@ -130,6 +130,10 @@ def test_the_progress_bar_counts_the_rows_of_the_file(tmp_path):
     assert "0/2" in first.output and "2/2" in first.output
     again = invoke("score", str(data), "--db", str(db), "--validators", "overlap", "--progress")
     assert "(resumed)" in again.output and "2/2" in again.output and "0/2" not in again.output
+    assert "new validators" not in again.output  # nothing new: no second bar
+    more = invoke("score", str(data), "--db", str(db), "--validators", "overlap,relevance",
+                  "--progress")  # fmt: skip
+    assert "new validators" in more.output and "4/4" in more.output  # 2 rows x 2 validators
 
 
 def _score(tmp_path, data, *extra: str):
