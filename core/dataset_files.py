@@ -10,11 +10,11 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from groundset.core.errors import InputError
 
-__all__ = ["FORMATS", "Row", "detect_format", "read_rows"]
+__all__ = ["FORMATS", "Row", "detect_format", "json_lines", "read_rows"]
 
 FORMATS = ("jsonl", "csv", "parquet", "hf")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -45,28 +45,35 @@ def read_rows(path: Path, fmt: str | None = None) -> Iterator[Row]:
     return readers[fmt](path)
 
 
+def json_lines(handle: BinaryIO) -> Iterator[Row]:
+    """(line number, object, None) for each non-blank line of a JSON Lines file opened in
+    binary mode, or (line number, None, reason) for a line that is not UTF-8, not JSON or not
+    an object: each line fails alone, and the caller decides whether that stops the file. A
+    byte-order mark before the first line is skipped."""
+    for number, raw in enumerate(handle, start=1):
+        if number == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield number, None, f"not UTF-8 (byte {error.start + 1} of the line)"
+            continue
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield number, None, f"invalid JSON ({error.msg})"
+            continue
+        if isinstance(row, dict):
+            yield number, row, None
+        else:
+            yield number, None, f"expected a JSON object, got {type(row).__name__}"
+
+
 def _jsonl(path: Path) -> Iterator[Row]:
-    """A line that is not UTF-8 fails alone, like a line that is not JSON."""
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if number == 1:
-                raw = raw.removeprefix(codecs.BOM_UTF8)
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                yield number, None, f"not UTF-8 (byte {error.start + 1} of the line)"
-                continue
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                yield number, None, f"invalid JSON ({error.msg})"
-                continue
-            if isinstance(row, dict):
-                yield number, row, None
-            else:
-                yield number, None, f"expected a JSON object, got {type(row).__name__}"
+        yield from json_lines(handle)
 
 
 def _csv(path: Path) -> Iterator[Row]:

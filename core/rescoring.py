@@ -62,19 +62,9 @@ def _already_scored(store: Store, run_id: str, validator: Validator) -> set[str]
     return {r[0] for r in rows}
 
 
-def pairs_left(store: Store, run_id: str, validators: Sequence[Validator]) -> int:
-    """(candidate, validator) pairs of the run that these exact validator versions have not
-    scored yet: 0 means ``rescore_run`` would find nothing to do."""
-    candidates = recorded_candidates(store, run_id)
-    return sum(len(_todo(store, run_id, validator, candidates)) for validator in validators)
-
-
-def _todo(
-    store: Store, run_id: str, validator: Validator, candidates: Sequence[Candidate]
-) -> list[Candidate]:
-    """The candidates this validator version has yet to score. A parse failure gets no
-    scores from most validators: it is not work left to do."""
-    done = _already_scored(store, run_id, validator)
+def _todo(validator: Validator, candidates: Sequence[Candidate], done: set[str]) -> list[Candidate]:
+    """The candidates this validator version has yet to score (``done``: those it has). A
+    parse failure gets no scores from most validators: it is not work left to do."""
     return [
         c
         for c in candidates
@@ -99,22 +89,31 @@ def rescore_run(
     validators: Sequence[Validator],
     batch_size: int = 32,
     on_batch: Callable[[int], None] | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
 ) -> RescoreSummary:
     """Score every candidate of the run that this exact validator version has not scored yet,
-    one transaction per batch, so an interrupted re-scoring resumes where it stopped."""
+    one transaction per batch, so an interrupted re-scoring resumes where it stopped.
+
+    Progress counts (candidate, validator) pairs. ``on_plan(total, done)``, when given, is
+    called once before any scoring with the pairs in all and those needing no work; then
+    only scored batches go to ``on_batch``. Without it, the pairs needing no work go to
+    ``on_batch`` as they are passed over."""
     candidates = recorded_candidates(store, run_id)
     summary = RescoreSummary(run_id, candidates=len(candidates))
     store.register_metrics(declarations(validators))
-    for validator in validators:
+    done = [_already_scored(store, run_id, v) for v in validators]
+    todos = [_todo(v, candidates, d) for v, d in zip(validators, done, strict=True)]
+    if on_plan is not None:
+        total = len(candidates) * len(validators)
+        on_plan(total, total - sum(len(todo) for todo in todos))
+    for validator, scored, todo in zip(validators, done, todos, strict=True):
         if _scored_by_another_version(store, run_id, validator):
             store.mark_rescored(run_id, validator.validator_id)
-        todo = _todo(store, run_id, validator, candidates)
         if validator.stateful and todo:
             # scored in generation order; what an interrupted re-scoring did is replayed
-            done = _already_scored(store, run_id, validator)
-            validator.replay([c for c in candidates if c.candidate_id in done])
+            validator.replay([c for c in candidates if c.candidate_id in scored])
         summary.skipped += len(candidates) - len(todo)
-        if on_batch is not None and len(todo) < len(candidates):
+        if on_plan is None and on_batch is not None and len(todo) < len(candidates):
             on_batch(len(candidates) - len(todo))
         batch_started = time.perf_counter()
         for batch in _batches(todo, batch_size):

@@ -18,7 +18,7 @@ from groundset.core.errors import InputError
 from groundset.core.interfaces import Validator
 from groundset.core.interrupts import check_stop
 from groundset.core.records import Candidate, Document, content_hash
-from groundset.core.rescoring import pairs_left, rescore_run
+from groundset.core.rescoring import rescore_run
 from groundset.core.runner import versions
 from groundset.core.scoring import declarations, score_candidates
 from groundset.core.store import Store, as_json
@@ -172,7 +172,8 @@ def score_file(
     same file and mapping resume the same run.
     ``on_plan(rows, already_recorded)`` is called once the file is read, before any scoring, so
     a progress bar can show a total; ``on_batch(rows)`` after every recorded batch. A resumed
-    run calls ``on_plan`` once more, for the (row, validator) pairs of its re-scoring pass."""
+    run with validators new to it calls ``on_plan`` once more, for the (row, validator)
+    pairs of its re-scoring pass."""
     fmt = fmt or detect_format(path)
     identity = {"file": str(path.resolve()), "sha256": _sha256(path), "format": fmt,
                 "fields": vars(fields), "model_id": model_id}  # fmt: skip
@@ -213,12 +214,15 @@ def score_file(
     except KeyboardInterrupt:
         store.try_set_run_status(run_id, "interrupted")
         raise
-    if summary.resumed and pairs_left(store, run_id, validators):
+    if summary.resumed:
         # Scoring the file again with another validator (or other options) must not stop at
         # "already recorded": what these exact validator versions have not scored yet is.
-        if on_plan is not None:  # a second bar: every (row, validator), done ones at once
-            on_plan(len(rows) * len(validators), 0)
-        summary.rescored = rescore_run(store, run_id, validators, batch_size, on_batch).scored
+        def second_bar(total: int, done: int) -> None:  # only when there is work left
+            if on_plan is not None and done < total:
+                on_plan(total, done)
+
+        rescored = rescore_run(store, run_id, validators, batch_size, on_batch, second_bar)
+        summary.rescored = rescored.scored
     store.set_run_status(run_id, "complete")
     failed = store.query(
         "SELECT parse_error FROM candidates WHERE run_id = ? AND NOT parse_ok"

@@ -3,12 +3,12 @@ folder of them). Errors name the file and line, because users fix input by openi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from groundset.core import Document, InputError, Loader, Register, hookimpl
+from groundset.core.dataset_files import json_lines
 
 __all__ = ["JsonlLoader", "TextLoader"]
 
@@ -34,24 +34,14 @@ class JsonlLoader(Loader):
         except OSError as error:
             raise InputError(f"cannot read documents file {path}: {error.strerror}") from None
         with handle:
-            for number, raw in enumerate(handle, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    raise InputError(
-                        f"{path}:{number}: not UTF-8 (byte {error.start + 1} of the line)"
-                    ) from None
-                if line.strip():
-                    yield self._document(path, number, line)
+            for number, record, error in json_lines(handle):
+                if error is not None:  # a documents file is all or nothing
+                    raise InputError(f"{path}:{number}: {error}")
+                assert record is not None
+                yield self._document(path, number, record)
 
-    def _document(self, path: Path, number: int, line: str) -> Document:
+    def _document(self, path: Path, number: int, record: dict) -> Document:
         where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{where}: invalid JSON ({error.msg})") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
         text = record.get(self.options.text_field)
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"{where}: missing or empty text field {self.options.text_field!r}")
