@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from groundset.core.errors import ConfigError
 from groundset.core.policies import Policy, parse_policies
+from groundset.core.queries import accepted_count, run_totals
 from groundset.core.store import Store, quote_identifier
 
 __all__ = [
@@ -98,6 +99,10 @@ def sweep(store: Store, run_id: str, metric: str, steps: int = 20) -> tuple[list
     return rows, base
 
 
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
 def compare_runs(store: Store, run_ids: list[str]) -> tuple[list[str], list[tuple]]:
     """Per run: candidates, parse rate, accepted; per validator the pass rate; per metric the
     mean and median. One row per quantity, one column per run."""
@@ -108,11 +113,11 @@ def compare_runs(store: Store, run_ids: list[str]) -> tuple[list[str], list[tupl
         values = [store.query(sql, [run_id, *extra]).rows[0][0] for run_id in run_ids]
         rows.append((name, *values))
 
-    row("candidates", "SELECT count(*) FROM candidates WHERE run_id = ? AND status <> 'error'")
-    row("parsed %", "SELECT round(100 * avg(parse_ok::INTEGER), 1) FROM candidates"
-        " WHERE run_id = ? AND status <> 'error'")  # fmt: skip
-    row("errors", "SELECT count(*) FROM candidates WHERE run_id = ? AND status = 'error'")
-    row("accepted (default)", "SELECT count(*) FROM accepted_default WHERE run_id = ?")
+    totals = [run_totals(store, run_id) for run_id in run_ids]
+    rows.append(("candidates", *[t.candidates for t in totals]))
+    rows.append(("parsed %", *[_percent(t.parsed, t.candidates) for t in totals]))
+    rows.append(("errors", *[t.errors for t in totals]))
+    rows.append(("accepted (default)", *[accepted_count(store, run_id) for run_id in run_ids]))
     validators = store.query(
         "SELECT DISTINCT validator FROM validator_results WHERE list_contains(?, run_id)"
         " ORDER BY 1",

@@ -18,19 +18,14 @@ from groundset.core.engine import (
     execute_plan,
     plan_round_work,
 )
+from groundset.core.queries import accepted_count
 from groundset.core.settings import Settings
 from groundset.core.store import Store
 
-__all__ = ["STALLED_ROUNDS", "accepted_count", "accepted_fields", "run_to_target"]
+__all__ = ["STALLED_ROUNDS", "accepted_fields", "run_to_target"]
 
 #: rounds in a row that may add no accepted candidate before the run gives up on its target
 STALLED_ROUNDS = 5
-
-
-def accepted_count(store: Store, run_id: str) -> int:
-    return store.query("SELECT count(*) FROM accepted_default WHERE run_id = ?", [run_id]).rows[0][
-        0
-    ]
 
 
 def accepted_fields(store: Store, run_id: str, before_batch: int) -> list[dict[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -10,13 +11,15 @@ import click
 
 from groundset.core.interrupts import graceful_interrupts
 from groundset.core.manager import LoadedPlugins, get_plugins
-from groundset.core.store import DEFAULT_DB
+from groundset.core.queries import accepted_count, pass_rates
+from groundset.core.store import DEFAULT_DB, Store
 
 __all__ = [
     "FORMATS",
     "config_db_option",
     "counted",
     "db_option",
+    "echo_outcome",
     "graceful",
     "plugins_with_warnings",
     "run_option",
@@ -75,6 +78,22 @@ def plugins_with_warnings() -> LoadedPlugins:
     for failure in loaded.failures:
         click.echo(f"warning: {failure}", err=True)
     return loaded
+
+
+def echo_outcome(
+    store: Store, run_id: str, failed: Counter[str] | None = None, fail_closed: bool = True
+) -> None:
+    """What every scoring command ends with: validators that failed on some batches, the pass
+    rate of each validator, and how many candidates are accepted."""
+    verdict = "count as rejected" if fail_closed else "count as passed (fail_open)"
+    for validator, batches in sorted((failed or Counter()).items()):
+        click.echo(
+            f"  validator {validator} failed on {batches} batch(es): their candidates {verdict}"
+            f" (SELECT error FROM validator_failures)"
+        )
+    for validator, scored, passed, pct in pass_rates(store, run_id).rows:
+        click.echo(f"  {validator:<20} {passed}/{scored} pass ({pct}%) at default thresholds")
+    click.echo(f"  accepted (all default thresholds): {accepted_count(store, run_id)}")
 
 
 def graceful(command: Callable[..., Any]) -> Callable[..., Any]:

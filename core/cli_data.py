@@ -15,7 +15,8 @@ from groundset.core.errors import ConfigError
 from groundset.core.phases import mark
 from groundset.core.queries import Threshold, export_query, runs_overview
 from groundset.core.records import file_sha256
-from groundset.core.store import DEFAULT_DB, Store, as_json
+from groundset.core.rows import as_json
+from groundset.core.store import DEFAULT_DB, Store
 from groundset.core.tables import render
 
 __all__ = ["check", "export", "runs", "sql"]
@@ -37,19 +38,12 @@ def check(db: str | None) -> None:
     """Verify the store: schema version, references between tables, no work recorded twice,
     run statuses that agree with their rows. Prints one line per problem and exits 1 when
     there is any; the file is only read, never migrated or repaired."""
-    from groundset.core.integrity import check_store
+    from groundset.core.integrity import check_store, totals
 
     path = db or DEFAULT_DB
     with Store(path, read_only=True, upgrade=False) as store:
         problems = check_store(store)
-        counts = (
-            store.db.execute(
-                "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM candidates),"
-                " (SELECT count(*) FROM scores)"
-            ).fetchone()
-            if not problems
-            else None
-        )
+        counts = totals(store) if not problems else (0, 0, 0)
     if problems:
         for problem in problems:
             click.echo(f"{path}: {problem}", err=True)

@@ -11,12 +11,13 @@ import click
 from groundset.core.cli_common import (
     config_db_option,
     counted,
+    echo_outcome,
     graceful,
     plugins_with_warnings,
 )
 from groundset.core.engine import BatchReport, RunSummary
 from groundset.core.errors import ConfigError
-from groundset.core.queries import pass_rates
+from groundset.core.queries import accepted_count, run_totals
 from groundset.core.runner import ENGINES, PreparedRun, prepare_run, start_run
 from groundset.core.settings import (
     LIMIT,
@@ -105,36 +106,18 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
             else ""
         )
     )
-    broken = Counter(v for batch in summary.batches for v in batch.failed_validators)
-    for validator, batches in sorted(broken.items()):
-        verdict = (
-            "count as rejected"
-            if prepared.settings.run.on_validator_error == "fail_closed"
-            else "count as passed (fail_open)"
-        )
-        click.echo(
-            f"  validator {validator} failed on {batches} batch(es): their candidates {verdict}"
-            f" (SELECT error FROM validator_failures)"
-        )
     if summary.errors:
         click.echo(
             f"  {counted(summary.errors, 'prompt')} failed in the backend, recorded with status"
             f" 'error' (SELECT error FROM candidates WHERE status = 'error'); run the same"
             f" config again to retry only them"
         )
-    for validator, scored, passed, pct in pass_rates(store, summary.run_id).rows:
-        click.echo(f"  {validator:<20} {passed}/{scored} pass ({pct}%) at default thresholds")
-    accepted = store.query(
-        "SELECT count(*) FROM accepted_default WHERE run_id = ?", [summary.run_id]
-    ).rows[0][0]
-    click.echo(f"  accepted (all default thresholds): {accepted}")
-    prompt_tokens, completion_tokens = store.query(
-        "SELECT sum(input_tokens), sum(output_tokens) FROM candidates"
-        " WHERE run_id = ? AND candidate_index = 0",
-        [summary.run_id],
-    ).rows[0]
-    if prompt_tokens is not None or completion_tokens is not None:
-        click.echo(f"  tokens: {prompt_tokens or 0} prompt, {completion_tokens or 0} completion")
+    broken = Counter(v for batch in summary.batches for v in batch.failed_validators)
+    echo_outcome(store, summary.run_id, broken, prepared.settings.run.fails_closed)
+    totals = run_totals(store, summary.run_id)
+    if totals.prompt_tokens is not None or totals.completion_tokens is not None:
+        prompt, completion = totals.prompt_tokens or 0, totals.completion_tokens or 0
+        click.echo(f"  tokens: {prompt} prompt, {completion} completion")
     click.echo(f"  store: {store.path}   next: groundset runs --db {store.path}")
 
 
@@ -242,8 +225,6 @@ def _load(prepared: PreparedRun, engine: str = "local") -> None:
 def _run_to_target(prepared: PreparedRun, store: Store, show: bool) -> None:
     """A bootstrapping run: the bar counts accepted candidates up to the target."""
     from tqdm import tqdm
-
-    from groundset.core.bootstrap import accepted_count
 
     target = prepared.settings.run.target or 0
     accepted = accepted_count(store, prepared.run_id) if _known(store, prepared) else 0

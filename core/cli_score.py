@@ -8,12 +8,11 @@ from typing import Any
 
 import click
 
-from groundset.core.cli_common import db_option, graceful, plugins_with_warnings
+from groundset.core.cli_common import db_option, echo_outcome, graceful, plugins_with_warnings
 from groundset.core.dataset_files import FORMATS
 from groundset.core.errors import ConfigError
 from groundset.core.factory import create_plugin
-from groundset.core.queries import pass_rates
-from groundset.core.score_file import FieldMap, read_dataset, score_file
+from groundset.core.score_file import FieldMap, ScoreSummary, read_dataset, score_file
 from groundset.core.settings import apply_override
 from groundset.core.store import DEFAULT_DB, Store
 
@@ -141,7 +140,7 @@ def score(
         _report(store, summary)
 
 
-def _report(store: Store, summary) -> None:  # type: ignore[no-untyped-def]
+def _report(store: Store, summary: ScoreSummary) -> None:
     rows = f"{summary.rows} row" + ("" if summary.rows == 1 else "s")
     click.echo(
         f"run {summary.run_id}: {rows}, {summary.failures} could not be"
@@ -153,8 +152,4 @@ def _report(store: Store, summary) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"  {error}")
     if len(summary.errors) > 5:
         click.echo(f"  ... and {len(summary.errors) - 5} more (SELECT parse_error FROM candidates)")
-    for validator, scored, passed, pct in pass_rates(store, summary.run_id).rows:
-        click.echo(f"  {validator:<20} {passed}/{scored} pass ({pct}%) at default thresholds")
-    accepted = store.query("SELECT count(*) FROM accepted_default WHERE run_id = ?",
-                           [summary.run_id]).rows[0][0]  # fmt: skip
-    click.echo(f"  accepted (all default thresholds): {accepted}")
+    echo_outcome(store, summary.run_id, summary.failed)

@@ -9,6 +9,7 @@ import click
 
 from groundset.core.cli_common import (
     config_db_option,
+    echo_outcome,
     graceful,
     plugins_with_warnings,
     run_option,
@@ -16,7 +17,6 @@ from groundset.core.cli_common import (
 )
 from groundset.core.errors import ConfigError
 from groundset.core.factory import create_plugin
-from groundset.core.queries import pass_rates
 from groundset.core.rescoring import rescore_run
 from groundset.core.settings import apply_override, load_config, settings_from_config
 from groundset.core.store import Store
@@ -37,10 +37,11 @@ def _validators(config_path: str | None, names: str | None, assignments: tuple[s
             raise ConfigError("name the validators to run: --validators a,b (or give a CONFIG)")
         ids = list(settings.run.validators)
     loaded = plugins_with_warnings()
-    return [
+    instances = [
         create_plugin("validator", v, settings.options_for("validators", v), source, loaded)
         for v in ids
     ]
+    return instances, settings.run.fails_closed
 
 
 @click.command()
@@ -79,7 +80,7 @@ def validate(
 
     if not progress:
         os.environ["TQDM_DISABLE"] = os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    instances = _validators(config, validators, assignments)
+    instances, fail_closed = _validators(config, validators, assignments)
     with Store(store_path(db, config)) as store:
         run_id = store.resolve_run(run_ref)
         total = store.query("SELECT count(*) FROM candidates WHERE run_id = ?", [run_id]).rows[0][0]
@@ -90,10 +91,11 @@ def validate(
             disable=not progress,
             dynamic_ncols=True,
         ) as bar:
-            summary = rescore_run(store, run_id, instances, batch_size, bar.update)
+            summary = rescore_run(
+                store, run_id, instances, batch_size, bar.update, fail_closed=fail_closed
+            )
         click.echo(
             f"run {run_id}: scored {summary.scored} candidate-validator pairs"
             f" ({summary.skipped} already scored by the same validator version)"
         )
-        for validator, scored, passed, pct in pass_rates(store, run_id).rows:
-            click.echo(f"  {validator:<20} {passed}/{scored} pass ({pct}%) at default thresholds")
+        echo_outcome(store, run_id, summary.failed, fail_closed)

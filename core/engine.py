@@ -5,7 +5,6 @@ again skips every batch already recorded and redoes at most the one in flight wh
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 from collections import deque
@@ -13,9 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from groundset.core.errors import GroundsetError, PluginError
+from groundset.core.batch_loop import record_batches
+from groundset.core.errors import PluginError
 from groundset.core.interfaces import Backend, Strategy, Validator
-from groundset.core.interrupts import check_stop
 from groundset.core.phases import mark
 from groundset.core.records import (
     Candidate,
@@ -27,9 +26,10 @@ from groundset.core.records import (
     Prompt,
     content_hash,
 )
-from groundset.core.scoring import score_candidates
+from groundset.core.rows import as_json, candidate_row, document_row, prompt_row
+from groundset.core.scoring import BatchScores
 from groundset.core.settings import Settings
-from groundset.core.store import Store, as_json
+from groundset.core.store import Store
 from groundset.core.threads import DaemonThreadPool
 
 __all__ = [
@@ -175,55 +175,6 @@ def _error_candidate(run_id: str, item: WorkItem, generation: Generation) -> Can
     return Candidate(candidate_id, run_id, item.work_id, item.planned.document, {}, generation.text)
 
 
-def _rows(
-    run_id: str,
-    item: WorkItem,
-    prompt_id: str,
-    gen: Generation,
-    cand: Candidate,
-    index: int,
-    params: str,
-) -> dict[str, Any]:
-    status = "error" if gen.error is not None else ("ok" if cand.parsed else "parse_failed")
-    return {
-        "candidate_id": cand.candidate_id,
-        "run_id": run_id,
-        "work_id": item.work_id,
-        "candidate_index": index,
-        "batch_index": item.batch_index,
-        "sample_index": item.sample_index,
-        "document_id": item.planned.document.document_id,
-        "prompt_id": prompt_id,
-        "fields": as_json(cand.fields) if status == "ok" else None,
-        "raw_output": cand.raw_output,
-        "parse_ok": status == "ok",
-        "parse_error": cand.parse_error,
-        "status": status,
-        "error": gen.error,
-        "model_id": gen.model_id,
-        "params": params,
-        "input_tokens": gen.input_tokens,
-        "output_tokens": gen.output_tokens,
-        "latency_s": gen.latency_s,
-        "stop_reason": gen.stop_reason,
-    }
-
-
-def _document_row(doc: Document) -> dict[str, Any]:
-    return {
-        "document_id": doc.document_id,
-        "title": doc.title,
-        "text": doc.text,
-        "source": doc.source,
-        "metadata": as_json(doc.metadata),
-    }
-
-
-def _prompt_row(prompt: Prompt) -> dict[str, Any]:
-    messages = as_json(list(prompt.messages)) if prompt.messages is not None else None
-    return {"prompt_id": prompt.prompt_id, "text": prompt.text, "messages": messages}
-
-
 #: a batch's prompts, rendered when it runs, and the backend's generations for them in order
 Generated = tuple[list[Prompt], list[Generation]]
 
@@ -259,18 +210,6 @@ class BuiltBatch:
     errors: int
 
 
-@dataclass
-class BatchScores:
-    """What the validators wrote for one batch: score, details and failure rows."""
-
-    scores: list[dict[str, Any]] = field(default_factory=list)
-    details: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, validators: Sequence[Validator], candidates: list[Candidate], closed: bool):
-        self.scores += score_candidates(validators, candidates, self.details, self.failures, closed)
-
-
 def build_batch(
     run_id: str,
     batch: list[WorkItem],
@@ -291,14 +230,20 @@ def build_batch(
     params_json = as_json({k: v for k, v in vars(params).items() if k != "stop"} | {"stop": stop})
     rows, candidates, errors = [], [], 0
     for item, prompt, generation in zip(batch, prompts, generations, strict=True):
-        prompt_id = prompt.prompt_id
+        where = {
+            "batch_index": item.batch_index,
+            "sample_index": item.sample_index,
+            "prompt_id": prompt.prompt_id,
+            "generation": generation,
+            "params": params_json,
+        }
         if generation.error is not None:
             errors += 1
             cand = _error_candidate(run_id, item, generation)
-            rows.append(_rows(run_id, item, prompt_id, generation, cand, 0, params_json))
+            rows.append(candidate_row(cand, candidate_index=0, **where))
         for index, cand in _candidates(run_id, item, generation, strategy):
             candidates.append(cand)
-            rows.append(_rows(run_id, item, prompt_id, generation, cand, index, params_json))
+            rows.append(candidate_row(cand, candidate_index=index, **where))
     return BuiltBatch(batch, prompts, rows, candidates, errors)
 
 
@@ -318,8 +263,8 @@ def record_built(
         for item in batch
         if item.planned.document.document_id not in recorded.documents
     }
-    documents = [_document_row(document) for document in new_documents.values()]
-    prompt_rows = [_prompt_row(p) for p in built.prompts]
+    documents = [document_row(document) for document in new_documents.values()]
+    prompt_rows = [prompt_row(p) for p in built.prompts]
     errors_known = recorded.error_work_ids
     retried = errors_known is None or any(i.work_id in errors_known for i in batch)
     store.record_batch(
@@ -334,14 +279,13 @@ def record_built(
     )
     recorded.documents.update(new_documents)  # only once they are committed
     parse_failures = sum(1 for c in built.candidates if not c.parsed)
-    broken = sorted({f["validator"] for f in scored.failures})
     return BatchReport(
         batch[0].batch_index,
         len(batch),
         len(built.candidates),
         parse_failures,
         built.errors,
-        broken,
+        scored.failed_validators,
     )
 
 
@@ -369,10 +313,7 @@ def run_batch(
         run_id, batch, generated, plugins.strategy, params, plugins.backend.backend_id
     )
     mark("validate", batch[0].batch_index)
-    scored = BatchScores()
-    scored.add(
-        plugins.validators, built.candidates, settings.run.on_validator_error == "fail_closed"
-    )
+    scored = BatchScores().add(plugins.validators, built.candidates, settings.run.fails_closed)
     return record_built(store, run_id, built, scored, recorded)
 
 
@@ -433,25 +374,6 @@ def pending_work(
     return summary, recorded, batches
 
 
-@contextlib.contextmanager
-def run_status(store: Store, run_id: str, summary: RunSummary, started: float) -> Iterator[None]:
-    """The run's status when its batches stop early: ``interrupted`` by Ctrl-C, ``failed``
-    with the error otherwise; and its duration either way."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        store.try_set_run_status(run_id, "interrupted")
-        raise
-    except GroundsetError as error:
-        store.try_set_run_status(run_id, "failed", str(error))
-        raise
-    except Exception as error:
-        store.try_set_run_status(run_id, "failed", f"{type(error).__name__}: {error}")
-        raise
-    finally:
-        summary.seconds = time.perf_counter() - started
-
-
 def execute_plan(
     store: Store,
     run_id: str,
@@ -473,18 +395,17 @@ def execute_plan(
     started = time.perf_counter()
     if replay and batches:
         replay_recorded(store, run_id, plugins.validators)
-    with run_status(store, run_id, summary, started):
-        batch_started = time.perf_counter()
-        for batch, generated in _generations(list(batches.values()), plugins, settings):
-            report = run_batch(store, run_id, batch, plugins, settings, generated, recorded)
-            summary.add(report)
-            if on_batch is not None:
-                on_batch(report)
-            check_stop()
-            if should_stop is not None and should_stop():
-                break
-            store.between_batches(time.perf_counter() - batch_started)
-            batch_started = time.perf_counter()
+
+    def record(pair: tuple[list[WorkItem], Generated | None]) -> BatchReport:
+        report = run_batch(store, run_id, pair[0], plugins, settings, pair[1], recorded)
+        summary.add(report)
+        return report
+
+    try:
+        generations = _generations(list(batches.values()), plugins, settings)
+        record_batches(store, run_id, generations, record, on_batch, should_stop=should_stop)
+    finally:
+        summary.seconds = time.perf_counter() - started
     if final:
         store.set_run_status(run_id, "complete")
     return summary

@@ -10,17 +10,36 @@ from dataclasses import dataclass
 from groundset.core.errors import ConfigError
 from groundset.core.store import QueryResult, Store, quote_identifier
 
-__all__ = ["Threshold", "export_query", "pass_rates", "runs_overview"]
+__all__ = [
+    "RunTotals",
+    "Threshold",
+    "accepted_count",
+    "accepted_source",
+    "export_query",
+    "pass_rates",
+    "run_totals",
+    "runs_overview",
+]
 
-RUNS_SQL = """
-WITH counts AS (
+#: a run's totals, the one definition every summary reads (``runs``, the run and score
+#: summaries, ``compare``, ``report``); ``{where}`` picks the runs
+TOTALS_SQL = """
     SELECT run_id, count(*) FILTER (WHERE status <> 'error') AS candidates,
            count(*) FILTER (WHERE parse_ok) AS parsed,
+           count(*) FILTER (WHERE status = 'parse_failed') AS parse_failures,
            count(*) FILTER (WHERE status = 'error') AS errors,
            -- token counts are per generation: count each once, on its first candidate
            sum(input_tokens) FILTER (WHERE candidate_index = 0) AS prompt_tokens,
            sum(output_tokens) FILTER (WHERE candidate_index = 0) AS completion_tokens
-    FROM candidates GROUP BY run_id),
+    FROM candidates {where} GROUP BY run_id"""
+
+#: candidates accepted: passing every default threshold, or the latest evaluated version of a
+#: named policy (``groundset accept``); the one place "accepted" is counted
+ACCEPTED_DEFAULT_SQL = "SELECT run_id, candidate_id FROM accepted_default"
+ACCEPTED_POLICY_SQL = "SELECT run_id, candidate_id FROM accepted WHERE policy = ?"
+
+RUNS_SQL = f"""
+WITH counts AS ({TOTALS_SQL.format(where="")}),
 prices AS (
     SELECT r.run_id, coalesce(r.config->'pricing'->>'currency', 'USD') AS currency,
            CASE WHEN coalesce(r.config->'pricing'->>'input_per_million_tokens',
@@ -31,7 +50,7 @@ prices AS (
                  * coalesce((r.config->'pricing'->>'output_per_million_tokens')::DOUBLE, 0))
                 / 1e6 END AS cost
     FROM runs r LEFT JOIN counts c USING (run_id)),
-accepted AS (SELECT run_id, count(*) AS accepted FROM accepted_default GROUP BY run_id),
+accepted AS (SELECT run_id, count(*) AS accepted FROM ({ACCEPTED_DEFAULT_SQL}) GROUP BY run_id),
 rates AS (
     SELECT run_id, string_agg(validator || ' ' || round(100 * rate, 1) || '%', ', '
                               ORDER BY validator) AS pass_rates
@@ -53,6 +72,39 @@ LEFT JOIN accepted a USING (run_id)
 LEFT JOIN rates USING (run_id)
 ORDER BY r.created_at
 """
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """What one run holds: candidates (backend errors left out), parsed, parse failures,
+    backend errors, and tokens (``None``: the backend did not say)."""
+
+    candidates: int = 0
+    parsed: int = 0
+    parse_failures: int = 0
+    errors: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+def run_totals(store: Store, run_id: str) -> RunTotals:
+    sql = TOTALS_SQL.format(where="WHERE run_id = ?")
+    rows = store.query(f"SELECT * EXCLUDE (run_id) FROM ({sql})", [run_id]).rows
+    return RunTotals(*rows[0]) if rows else RunTotals()
+
+
+def accepted_source(policy: str | None = None) -> tuple[str, list[object]]:
+    """SQL selecting (run_id, candidate_id) of accepted candidates, and its parameters."""
+    if policy is None:
+        return ACCEPTED_DEFAULT_SQL, []
+    return ACCEPTED_POLICY_SQL, [policy]
+
+
+def accepted_count(store: Store, run_id: str, policy: str | None = None) -> int:
+    """Candidates of the run accepted by every default threshold, or by ``policy``."""
+    sql, params = accepted_source(policy)
+    result = store.query(f"SELECT count(*) FROM ({sql}) WHERE run_id = ?", [*params, run_id])
+    return int(result.rows[0][0])
 
 
 def runs_overview(store: Store) -> QueryResult:

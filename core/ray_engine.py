@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from groundset.core.batch_loop import record_batches
 from groundset.core.engine import (
     BatchReport,
-    BatchScores,
     BuiltBatch,
     RunPlugins,
     RunSummary,
@@ -35,12 +35,11 @@ from groundset.core.engine import (
     pending_work,
     record_built,
     replay_recorded,
-    run_status,
 )
 from groundset.core.errors import ConfigError
 from groundset.core.interfaces import Strategy
-from groundset.core.interrupts import check_stop
 from groundset.core.records import Generation, GenerationParams, PlannedPrompt
+from groundset.core.scoring import BatchScores
 from groundset.core.settings import RaySettings, Settings
 from groundset.core.store import Store
 
@@ -304,11 +303,10 @@ def _dataset(ray: Any, rows: list[dict[str, Any]], run_id: str, plugins: RunPlug
     ]
     stateless = [PluginSpec.of(v) for v in plugins.validators if not v.stateful]
     if stateless:
-        closed = s.run.on_validator_error == "fail_closed"
         stages.append(
             (
                 ValidateStage,
-                (stateless, closed),
+                (stateless, s.run.fails_closed),
                 options.validate_actors,
                 options.validate_num_cpus,
                 options.validate_num_gpus,
@@ -353,32 +351,38 @@ def execute_on_ray(
     done: set[str] | None = None,
 ) -> RunSummary:
     """:func:`groundset.core.engine.execute_plan` on a Ray cluster: the same batches, scores
-    and rows; the driver records each batch as it comes back."""
+    and rows; the driver records each batch as it comes back, through the same batch loop."""
     summary, recorded, pending = pending_work(store, run_id, items, done)
     stateful = [v for v in plugins.validators if v.stateful]
-    closed = settings.run.on_validator_error == "fail_closed"
-    started = last = time.perf_counter()
+    started = time.perf_counter()
 
-    def record(built: BuiltBatch, scored: BatchScores) -> None:
-        nonlocal last
+    def record(result: tuple[BuiltBatch, BatchScores]) -> BatchReport:
+        built, scored = result
         if stateful:
-            scored.add(stateful, built.candidates, closed)
+            scored.add(stateful, built.candidates, settings.run.fails_closed)
         report = record_built(store, run_id, built, scored, recorded)
         summary.add(report)
-        if on_batch is not None:
-            on_batch(report)
-        check_stop()
-        store.between_batches(time.perf_counter() - last)  # readers get in, as on local runs
-        last = time.perf_counter()
+        return report
 
-    with run_status(store, run_id, summary, started):
+    try:
         if pending:
             replay_recorded(store, run_id, stateful)
-            with ray_cluster(settings.ray) as ray:
-                for window in _windows(list(pending.values()), settings.ray.window_batches):
-                    _run_window(ray, window, run_id, plugins, settings, record)
+            results = _scored_batches(list(pending.values()), run_id, plugins, settings)
+            record_batches(store, run_id, results, record, on_batch)
+    finally:
+        summary.seconds = time.perf_counter() - started
     store.set_run_status(run_id, "complete")
     return summary
+
+
+def _scored_batches(
+    batches: list[list[WorkItem]], run_id: str, plugins: RunPlugins, settings: Settings
+) -> Iterator[tuple[BuiltBatch, BatchScores]]:
+    """Every pending batch, generated and scored on the cluster, in plan order, one window of
+    batches per Ray Data execution; the cluster is shut down when the loop closes this."""
+    with ray_cluster(settings.ray) as ray:
+        for window in _windows(batches, settings.ray.window_batches):
+            yield from _run_window(ray, window, run_id, plugins, settings)
 
 
 def _run_window(
@@ -387,10 +391,9 @@ def _run_window(
     run_id: str,
     plugins: RunPlugins,
     settings: Settings,
-    record: Callable[[BuiltBatch, BatchScores], None],
-) -> None:
+) -> Iterator[tuple[BuiltBatch, BatchScores]]:
     """One Ray Data execution over a window of planned batches. Batches whose calls Ray gave
-    up on (a worker that died on every retry) are recorded as failed work afterwards."""
+    up on (a worker that died on every retry) come last, as failed work."""
     by_index = {batch[0].batch_index: batch for batch in window}
     rows = [{"batch_index": i, "payload": pickle.dumps(_rendered(b))} for i, b in by_index.items()]
     dataset = _dataset(ray, rows, run_id, plugins, settings)
@@ -401,10 +404,10 @@ def _run_window(
             table["batch_index"].to_pylist(), table["payload"].to_pylist(), strict=True
         ):
             by_index.pop(index)
-            record(*pickle.loads(payload))
+            yield pickle.loads(payload)
     retries = settings.ray.max_retries
     for batch in by_index.values():
         params = batch_params(batch, plugins.strategy, settings)
         message = f"lost on the Ray cluster: its worker died on {retries + 1} attempts"
         model = plugins.backend.model_id
-        record(failed_batch(run_id, batch, params, plugins.strategy, model, message), BatchScores())
+        yield failed_batch(run_id, batch, params, plugins.strategy, model, message), BatchScores()

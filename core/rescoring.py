@@ -5,15 +5,15 @@ generating again. Scores of other validator versions stay in ``scores`` for comp
 from __future__ import annotations
 
 import json
-import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from groundset.core.batch_loop import record_batches
 from groundset.core.interfaces import Validator
-from groundset.core.interrupts import check_stop
 from groundset.core.records import Candidate, Document
-from groundset.core.scoring import declarations, score_candidates, version_tag
-from groundset.core.store import Store, as_json
+from groundset.core.scoring import BatchScores, declarations, version_tag
+from groundset.core.store import Store
 
 __all__ = ["RescoreSummary", "recorded_candidates", "rescore_run"]
 
@@ -32,6 +32,8 @@ class RescoreSummary:
     candidates: int = 0
     scored: int = 0
     skipped: int = 0
+    #: validator -> batches it failed on (recorded in ``validator_failures``)
+    failed: Counter[str] = field(default_factory=Counter)
 
 
 def _candidate(row: tuple) -> Candidate:
@@ -90,9 +92,13 @@ def rescore_run(
     batch_size: int = 32,
     on_batch: Callable[[int], None] | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    *,
+    fail_closed: bool = True,
 ) -> RescoreSummary:
     """Score every candidate of the run that this exact validator version has not scored yet,
-    one transaction per batch, so an interrupted re-scoring resumes where it stopped.
+    one transaction per batch, so an interrupted re-scoring resumes where it stopped. A
+    validator that fails on a batch is recorded in ``validator_failures`` (``fail_closed``:
+    those candidates count as rejected until it scores them) and the re-scoring goes on.
 
     Progress counts (candidate, validator) pairs. ``on_plan(total, done)``, when given, is
     called once before any scoring with the pairs in all and those needing no work; then
@@ -106,34 +112,25 @@ def rescore_run(
     if on_plan is not None:
         total = len(candidates) * len(validators)
         on_plan(total, total - sum(len(todo) for todo in todos))
-    for validator, scored, todo in zip(validators, done, todos, strict=True):
+
+    def record(work: tuple[Validator, list[Candidate]]) -> int:
+        validator, batch = work
+        scored = BatchScores().add([validator], batch, fail_closed)
+        store.record_scores(run_id, scored)
+        summary.scored += len(batch) if not scored.failures else 0
+        summary.failed.update(scored.failed_validators)
+        return len(batch)
+
+    for validator, scored_ids, todo in zip(validators, done, todos, strict=True):
         if _scored_by_another_version(store, run_id, validator):
             store.mark_rescored(run_id, validator.validator_id)
         if validator.stateful and todo:
             # scored in generation order; what an interrupted re-scoring did is replayed
-            validator.replay([c for c in candidates if c.candidate_id in scored])
+            validator.replay([c for c in candidates if c.candidate_id in scored_ids])
         summary.skipped += len(candidates) - len(todo)
         if on_plan is None and on_batch is not None and len(todo) < len(candidates):
             on_batch(len(candidates) - len(todo))
-        batch_started = time.perf_counter()
-        for batch in _batches(todo, batch_size):
-            details: list[dict] = []
-            store.record_scores(run_id, score_candidates([validator], batch, details), details)
-            summary.scored += len(batch)
-            if on_batch is not None:
-                on_batch(len(batch))
-            check_stop()
-            store.between_batches(time.perf_counter() - batch_started)
-            batch_started = time.perf_counter()
-    _add_validators_to_run(store, run_id, [v.validator_id for v in validators])
+        work = ((validator, batch) for batch in _batches(todo, batch_size))
+        record_batches(store, run_id, work, record, on_batch, owns_run=False)
+    store.add_run_validators(run_id, [v.validator_id for v in validators])
     return summary
-
-
-def _add_validators_to_run(store: Store, run_id: str, validator_ids: list[str]) -> None:
-    row = store.query("SELECT validators FROM runs WHERE run_id = ?", [run_id]).rows[0]
-    current = json.loads(row[0] or "[]")
-    merged = current + [v for v in validator_ids if v not in current]
-    store.db.execute(
-        "UPDATE runs SET validators = ?, updated_at = current_timestamp WHERE run_id = ?",
-        [as_json(merged), run_id],
-    )

@@ -6,13 +6,12 @@ not the validators), so the same config always names the same run and a rerun re
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from groundset.core.batch_loop import run_status
 from groundset.core.bootstrap import run_to_target
 from groundset.core.engine import BatchReport, RunPlugins, RunSummary, execute_plan, plan_work
 from groundset.core.errors import ConfigError, InputError
@@ -21,6 +20,7 @@ from groundset.core.interfaces import Backend
 from groundset.core.manager import LoadedPlugins, get_plugins
 from groundset.core.options import build_options
 from groundset.core.records import Document
+from groundset.core.rows import run_row
 from groundset.core.scoring import declarations
 from groundset.core.secrets import SECRET_NAMES, redact
 from groundset.core.settings import GenerationSettings, Settings
@@ -33,13 +33,10 @@ __all__ = [
     "prepare_run",
     "run_identity",
     "start_run",
-    "versions",
 ]
 
 #: where a run's batches execute: this process, or a Ray cluster
 ENGINES = ("local", "ray")
-
-_VERSIONED = ("groundset", "duckdb", "pluggy", "torch", "transformers", "gguf")
 
 
 @dataclass
@@ -161,37 +158,26 @@ def prepare_run(settings: Settings, loaded: LoadedPlugins | None = None) -> Prep
     return PreparedRun(run_id, settings, plugins, documents, items)
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and the packages that decide a run's rows, recorded with it."""
-    found = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return found
-
-
 def _run_row(prepared: PreparedRun) -> dict[str, Any]:
     s = prepared.settings
-    return {
-        "run_id": prepared.run_id,
-        "name": s.run.name,
-        "strategy": s.run.strategy,
-        "backend": s.run.backend,
-        "model_id": prepared.plugins.backend.model_id,
-        "validators": list(s.run.validators),
-        "fields": list(prepared.plugins.strategy.fields),
-        "config": {
-            "identity": run_identity(s, type(prepared.plugins.backend)),
-            "validators": {v: redact(s.options_for("validators", v)) for v in s.run.validators},
-            "run": dataclasses.asdict(s.run),
-            "pricing": dataclasses.asdict(s.pricing),
-            "accept": {name: p.definition() for name, p in s.policies.items()},
-        },
-        "versions": versions(),
-        "planned": len(prepared.items),
+    config = {
+        "identity": run_identity(s, type(prepared.plugins.backend)),
+        "validators": {v: redact(s.options_for("validators", v)) for v in s.run.validators},
+        "run": dataclasses.asdict(s.run),
+        "pricing": dataclasses.asdict(s.pricing),
+        "accept": {name: p.definition() for name, p in s.policies.items()},
     }
+    return run_row(
+        prepared.run_id,
+        s.run.name,
+        strategy=s.run.strategy,
+        backend=s.run.backend,
+        model_id=prepared.plugins.backend.model_id,
+        validators=list(s.run.validators),
+        fields=list(prepared.plugins.strategy.fields),
+        config=config,
+        planned=len(prepared.items),
+    )
 
 
 def start_run(
@@ -213,31 +199,31 @@ def start_run(
         )
     resumed = store.start_run(_run_row(prepared))
     try:
-        store.register_metrics(declarations(prepared.plugins.validators))
-        if prepared.settings.run.target is not None:
-            summary = run_to_target(
-                store, prepared.run_id, prepared.plugins, prepared.settings, on_batch
-            )
-        else:
-            if engine == "ray":
-                from groundset.core.ray_engine import execute_on_ray
-
-                execute = execute_on_ray
-            else:
-                execute = execute_plan
-            summary = execute(
-                store,
-                prepared.run_id,
-                prepared.items,
-                prepared.plugins,
-                prepared.settings,
-                on_batch,
-                done=done,
-            )
-    except KeyboardInterrupt:
-        store.try_set_run_status(prepared.run_id, "interrupted")
-        raise
+        with run_status(store, prepared.run_id):  # also for a Ctrl-C before the first batch
+            summary = _execute(prepared, store, on_batch, done, engine)
     finally:
         prepared.plugins.backend.close()
     summary.resumed = resumed
     return summary
+
+
+def _execute(
+    prepared: PreparedRun,
+    store: Store,
+    on_batch: Callable[[BatchReport], None] | None,
+    done: set[str] | None,
+    engine: str,
+) -> RunSummary:
+    store.register_metrics(declarations(prepared.plugins.validators))
+    if prepared.settings.run.target is not None:
+        return run_to_target(store, prepared.run_id, prepared.plugins, prepared.settings, on_batch)
+    if engine == "ray":
+        from groundset.core.ray_engine import execute_on_ray
+
+        execute = execute_on_ray
+    else:
+        execute = execute_plan
+    return execute(
+        store, prepared.run_id, prepared.items, prepared.plugins, prepared.settings, on_batch,
+        done=done,
+    )  # fmt: skip

@@ -7,21 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from groundset.core.batch_loop import record_batches
 from groundset.core.dataset_files import Row, detect_format, read_rows
 from groundset.core.errors import InputError
 from groundset.core.interfaces import Validator
-from groundset.core.interrupts import check_stop
 from groundset.core.records import Candidate, Document, content_hash
 from groundset.core.rescoring import rescore_run
-from groundset.core.runner import versions
-from groundset.core.scoring import declarations, score_candidates
-from groundset.core.store import Store, as_json
+from groundset.core.rows import candidate_row, document_row, run_row
+from groundset.core.scoring import BatchScores, declarations
+from groundset.core.store import Store
 
 __all__ = ["FieldMap", "ScoreSummary", "check_mapping", "read_dataset", "score_file"]
 
@@ -43,6 +43,8 @@ class ScoreSummary:
     resumed: bool = False
     rescored: int = 0  # resumed: candidates scored by a validator (version) new to the run
     errors: list[str] = field(default_factory=list)
+    #: validator -> batches it failed on (recorded in ``validator_failures``)
+    failed: Counter[str] = field(default_factory=Counter)
 
 
 def _sha256(path: Path) -> str:
@@ -120,22 +122,6 @@ def _candidate(run_id: str, source: str, number: int, row: dict | None, error: s
                      values if error is None else {}, raw, reason)  # fmt: skip
 
 
-def _candidate_row(c: Candidate, number: int, batch: int, model_id: str) -> dict[str, Any]:
-    return {
-        "candidate_id": c.candidate_id, "run_id": c.run_id, "work_id": c.work_id,
-        "candidate_index": 0, "batch_index": batch, "sample_index": number,
-        "document_id": c.document.document_id, "prompt_id": None,
-        "fields": as_json(c.fields) if c.parsed else None, "raw_output": c.raw_output,
-        "parse_ok": c.parsed, "parse_error": c.parse_error, "model_id": model_id,
-        "status": "ok" if c.parsed else "parse_failed",
-    }  # fmt: skip
-
-
-def _document_row(c: Candidate) -> dict[str, Any]:
-    return {"document_id": c.document.document_id, "title": None, "text": c.document.text,
-            "source": c.document.source, "metadata": "{}"}  # fmt: skip
-
-
 def _batches(items: Iterator[Candidate], size: int) -> Iterator[list[Candidate]]:
     batch: list[Candidate] = []
     for item in items:
@@ -181,12 +167,12 @@ def score_file(
     if rows is None:
         rows = read_dataset(path, fields, fmt)
     summary = ScoreSummary(run_id, rows=len(rows))
-    summary.resumed = store.start_run({
-        "run_id": run_id, "name": name or path.stem, "strategy": "score", "backend": "none",
-        "model_id": model_id, "validators": [v.validator_id for v in validators],
-        "fields": ["question", "answer"] if fields.question else ["answer"],
-        "config": {"score": identity}, "versions": versions(), "planned": len(rows),
-    })  # fmt: skip
+    summary.resumed = store.start_run(run_row(
+        run_id, name or path.stem, strategy="score", backend="none", model_id=model_id,
+        validators=[v.validator_id for v in validators],
+        fields=["question", "answer"] if fields.question else ["answer"],
+        config={"score": identity}, planned=len(rows),
+    ))  # fmt: skip
     store.register_metrics(declarations(validators))
     done = store.completed_work_ids(run_id)
     candidates = (_candidate(run_id, str(path), n, r, e, fields) for n, r, e in rows)
@@ -194,26 +180,21 @@ def score_file(
     if on_plan is not None:
         on_plan(len(rows), len(done.intersection(order)))
     todo = (c for c in candidates if c.work_id not in done)
-    try:
-        batch_started = time.perf_counter()
-        for batch in _batches(todo, batch_size):
-            candidate_rows = [
-                _candidate_row(c, order[c.work_id][1], order[c.work_id][0] // batch_size, model_id)
-                for c in batch
-            ]
-            details: list[dict[str, Any]] = []
-            scores = score_candidates(validators, batch, details)
-            store.record_batch(
-                run_id, [_document_row(c) for c in batch], [], candidate_rows, scores, details
-            )
-            if on_batch is not None:
-                on_batch(len(batch))
-            check_stop()
-            store.between_batches(time.perf_counter() - batch_started)
-            batch_started = time.perf_counter()
-    except KeyboardInterrupt:
-        store.try_set_run_status(run_id, "interrupted")
-        raise
+
+    def record(batch: list[Candidate]) -> int:
+        rows = [
+            candidate_row(c, candidate_index=0, batch_index=order[c.work_id][0] // batch_size,
+                          sample_index=order[c.work_id][1], prompt_id=None, model_id=model_id)
+            for c in batch
+        ]  # fmt: skip
+        scored = BatchScores().add(validators, batch, fail_closed=True)
+        documents = [document_row(c.document) for c in batch]
+        store.record_batch(run_id, documents, [], rows, scored.scores, scored.details,
+                           scored.failures)  # fmt: skip
+        summary.failed.update(scored.failed_validators)
+        return len(batch)
+
+    record_batches(store, run_id, _batches(todo, batch_size), record, on_batch)
     if summary.resumed:
         # Scoring the file again with another validator (or other options) must not stop at
         # "already recorded": what these exact validator versions have not scored yet is.
@@ -223,6 +204,7 @@ def score_file(
 
         rescored = rescore_run(store, run_id, validators, batch_size, on_batch, second_bar)
         summary.rescored = rescored.scored
+        summary.failed.update(rescored.failed)
     store.set_run_status(run_id, "complete")
     failed = store.query(
         "SELECT parse_error FROM candidates WHERE run_id = ? AND NOT parse_ok"

@@ -1,19 +1,21 @@
-"""Running validators over candidates and checking what they return: shared by the engine (new
-candidates) and re-scoring (recorded ones), so both write the same rows."""
+"""Running validators over candidates and checking what they return: every command that scores
+(``run`` on either engine, ``validate``, ``score``) goes through :class:`BatchScores`, so all of
+them write the same rows and treat a failing validator the same way."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from groundset.core.errors import PluginError
 from groundset.core.interfaces import Validator
 from groundset.core.records import Candidate, content_hash
+from groundset.core.rows import details_row, failure_row, score_rows
 
-__all__ = ["declarations", "score_candidates", "version_tag"]
+__all__ = ["BatchScores", "declarations", "score_candidates", "version_tag"]
 
 
 def version_tag(validator: Validator) -> str:
@@ -31,69 +33,63 @@ def declarations(validators: Sequence[Validator]) -> list[tuple[str, str, Sequen
     return [(v.validator_id, v.version, v.metrics) for v in validators]
 
 
-def score_candidates(
-    validators: Sequence[Validator],
-    candidates: Sequence[Candidate],
-    details: list[dict[str, Any]] | None = None,
-    failures: list[dict[str, Any]] | None = None,
-    fail_closed: bool = True,
-) -> list[dict[str, Any]]:
-    """Score rows (long format) for every validator over the candidates it accepts; the
-    ``details`` validators return are appended to ``details`` as rows when it is given. With
-    ``failures``, a validator that raises or breaks its contract on this batch costs only its own
-    scores: a row per candidate goes to ``failures`` (``fail_closed``: the candidates count as
-    rejected) and the other validators still score; without it the error propagates."""
-    rows: list[dict[str, Any]] = []
-    for validator in validators:
-        chosen = [c for c in candidates if c.parsed or validator.scores_parse_failures]
-        if not chosen:
-            continue
-        if validator.stateful:
-            chosen.sort(key=lambda c: c.candidate_id)
-        tag = version_tag(validator)
-        try:
-            results = validator.score(chosen)
-            _check(validator, chosen, results)
-        except Exception as error:
-            if failures is None:
-                raise
-            reason = f"{type(error).__name__}: {error}".strip()[:500]
-            failures.extend(
-                {
-                    "candidate_id": c.candidate_id,
-                    "run_id": c.run_id,
-                    "validator": validator.validator_id,
-                    "validator_version": tag,
-                    "error": reason,
-                    "fail_closed": fail_closed,
-                }
-                for c in chosen
-            )
-            continue
+@dataclass
+class BatchScores:
+    """What the validators wrote for one batch: score, details and failure rows."""
+
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(
+        self, validators: Sequence[Validator], candidates: Sequence[Candidate], fail_closed: bool
+    ) -> BatchScores:
+        """Score ``candidates`` with every validator, the one failure policy of every command:
+        a validator that raises or breaks its contract on this batch costs only its own scores.
+        A row per candidate goes to ``failures`` (``fail_closed``: they count as rejected until
+        the validator scores them) and the other validators still score."""
+        for validator in validators:
+            chosen = [c for c in candidates if c.parsed or validator.scores_parse_failures]
+            if not chosen:
+                continue
+            if validator.stateful:
+                chosen.sort(key=lambda c: c.candidate_id)
+            tag = version_tag(validator)
+            try:
+                results = validator.score(chosen)
+                _check(validator, chosen, results)
+            except Exception as error:
+                reason = f"{type(error).__name__}: {error}".strip()[:500]
+                vid = validator.validator_id
+                self.failures += [failure_row(c, vid, tag, reason, fail_closed) for c in chosen]
+                continue
+            self._keep(validator.validator_id, tag, chosen, results)
+        return self
+
+    def _keep(
+        self, validator_id: str, tag: str, chosen: list[Candidate], results: list[dict[str, Any]]
+    ) -> None:
         for candidate, result in zip(chosen, results, strict=True):
             extra = result.pop("details", None)
-            if extra is not None and details is not None:
-                details.append(
-                    {
-                        "candidate_id": candidate.candidate_id,
-                        "run_id": candidate.run_id,
-                        "validator": validator.validator_id,
-                        "validator_version": tag,
-                        "details": json.dumps(extra, ensure_ascii=False, sort_keys=True),
-                    }
-                )
-            rows.extend(
-                {
-                    "candidate_id": candidate.candidate_id,
-                    "run_id": candidate.run_id,
-                    "validator": validator.validator_id,
-                    "metric": metric,
-                    "value": float(value),
-                    "validator_version": tag,
-                }
-                for metric, value in result.items()
-            )
-    return rows
+            if extra is not None:
+                self.details.append(details_row(candidate, validator_id, tag, extra))
+            self.scores += score_rows(candidate, validator_id, tag, result)
+
+    @property
+    def failed_validators(self) -> list[str]:
+        return sorted({f["validator"] for f in self.failures})
+
+
+def score_candidates(
+    validators: Sequence[Validator], candidates: Sequence[Candidate]
+) -> list[dict[str, Any]]:
+    """Score rows (long format) for every validator over the candidates it accepts, raising the
+    first validator failure: for callers with nowhere to record one (a validator's own tests)."""
+    scored = BatchScores().add(validators, candidates, fail_closed=True)
+    if scored.failures:
+        failure = scored.failures[0]
+        raise PluginError(f"validator {failure['validator']!r} failed: {failure['error']}")
+    return scored.scores
 
 
 def _check(validator: Validator, chosen: list[Candidate], results: object) -> None:

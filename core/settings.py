@@ -67,6 +67,11 @@ class RunSettings:
     #: "fail_open" lets its verdict count as passed; either way the run goes on
     on_validator_error: str = "fail_closed"
 
+    @property
+    def fails_closed(self) -> bool:
+        """Do the candidates a validator failed on count as rejected?"""
+        return self.on_validator_error == "fail_closed"
+
 
 @dataclass(frozen=True)
 class DocumentsSettings:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -20,6 +20,7 @@ from groundset.core.errors import StoreError
 from groundset.core.migrations import apply_migrations, check_not_newer, pending_migrations
 from groundset.core.phases import mark
 from groundset.core.records import Metric
+from groundset.core.rows import as_json, metric_rows
 from groundset.core.sharing import (
     Notify,
     WriterLock,
@@ -29,6 +30,10 @@ from groundset.core.sharing import (
     tell,
     wait_for_readers,
 )
+from groundset.core.views import quote_identifier, refresh_views
+
+if TYPE_CHECKING:
+    from groundset.core.scoring import BatchScores
 
 __all__ = ["DEFAULT_DB", "QueryResult", "Store", "quote_identifier"]
 
@@ -43,18 +48,6 @@ CHECKPOINT_THRESHOLD = "256MiB"
 #: a run's ``updated_at`` (a sign of life for whoever watches the store) is moved at most this
 #: often by its batches: one more statement in every commit costs fast batches ~10 %
 TOUCH_EVERY_S = 1.0
-
-_CANDIDATE_COLUMNS = (
-    "candidate_id", "run_id", "work_id", "candidate_index", "batch_index", "sample_index",
-    "document_id", "prompt_id", "fields", "raw_output", "parse_ok", "parse_error", "model_id",
-    "params", "input_tokens", "output_tokens", "latency_s", "stop_reason", "created_at", "status",
-    "error",
-)  # fmt: skip
-
-
-def quote_identifier(name: str) -> str:
-    """Quote a column name for SQL; names are never pasted unquoted."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -295,20 +288,7 @@ class Store:
     def register_metrics(self, declarations: Sequence[tuple[str, str, Sequence[Metric]]]) -> None:
         """Record what each validator declares, as (validator_id, version, metrics), and rebuild
         the views once for all of them (new metric columns, and the fields of new runs)."""
-        rows = [
-            {
-                "validator": validator_id,
-                "metric": m.name,
-                "description": m.description,
-                "low": m.low,
-                "high": m.high,
-                "higher_is_better": m.higher_is_better,
-                "default_threshold": m.default_threshold,
-                "validator_version": version,
-            }
-            for validator_id, version, metrics in declarations
-            for m in metrics
-        ]
+        rows = metric_rows(declarations)
         if rows:
             ids = sorted({row["validator"] for row in rows})
             with self._transaction() as db:
@@ -343,12 +323,7 @@ class Store:
             self._insert_new("documents", "document_id", documents)
             self._insert_new("prompts", "prompt_id", prompts)
             self._insert("candidates", pa.Table.from_pylist(candidates))
-            if scores:
-                self._insert("scores", pa.Table.from_pylist(scores))
-            if details:
-                self._insert("score_details", pa.Table.from_pylist(details))
-            if failures:
-                self._insert("validator_failures", pa.Table.from_pylist(failures))
+            self._insert_scored(scores, details, failures)
             now = time.monotonic()
             if now - self._touched.get(run_id, -TOUCH_EVERY_S) >= TOUCH_EVERY_S:
                 db.execute(
@@ -365,20 +340,33 @@ class Store:
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO rescored VALUES (?, ?)", [run_id, validator])
 
-    def record_scores(
-        self,
-        run_id: str,
-        scores: list[dict[str, Any]],
-        details: list[dict[str, Any]] | None = None,
-    ) -> None:
-        """Scores of recorded candidates (re-scoring), in one transaction."""
-        if not scores and not details:
-            return
+    def record_scores(self, run_id: str, scored: BatchScores) -> None:
+        """Scores of recorded candidates (re-scoring) with their details and validator
+        failures, in one transaction."""
         with self._transaction():
-            if scores:
-                self._insert("scores", pa.Table.from_pylist(scores))
-            if details:
-                self._insert("score_details", pa.Table.from_pylist(details))
+            self._insert_scored(scored.scores, scored.details, scored.failures)
+
+    def _insert_scored(
+        self,
+        scores: list[dict[str, Any]],
+        details: list[dict[str, Any]] | None,
+        failures: list[dict[str, Any]] | None,
+    ) -> None:
+        for table, rows in (("scores", scores), ("score_details", details),
+                            ("validator_failures", failures)):  # fmt: skip
+            if rows:
+                self._insert(table, pa.Table.from_pylist(rows))
+
+    def add_run_validators(self, run_id: str, validator_ids: list[str]) -> None:
+        """Validators a re-scoring ran join the run's list (in the order first run)."""
+        row = self.db.execute("SELECT validators FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        current = json.loads((row[0] if row else None) or "[]")
+        merged = current + [v for v in validator_ids if v not in current]
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET validators = ?, updated_at = current_timestamp WHERE run_id = ?",
+                [as_json(merged), run_id],
+            )
 
     def record_policy(
         self, policy: str, version: str, definition: str, run_id: str, results: pa.Table
@@ -444,56 +432,8 @@ class Store:
         return [r[0] for r in rows]
 
     def refresh_views(self) -> None:
-        """Rebuild the wide ``candidate_scores`` view (one column per parsed field seen in any run
-        and one per declared metric, ``"overlap.token_precision"``) and ``accepted_default``, its
-        rows that parsed and pass every declared default threshold."""
-        metric_rows = self.db.execute(
-            "SELECT validator, metric FROM metrics ORDER BY validator, metric"
-        ).fetchall()
-        field_names = _field_names(self.db)
-        field_sql = [
-            f"c.fields->>{_literal(name)} AS {quote_identifier(name)}"
-            for name in field_names
-            if name not in _CANDIDATE_COLUMNS and name != "document_title"
-        ]
-        metric_sql = [
-            f"max(s.value) FILTER (WHERE s.validator = {_literal(v)} AND s.metric = {_literal(m)})"
-            f" AS {quote_identifier(f'{v}.{m}')}"
-            for v, m in metric_rows
-        ]
-        metrics_select = ", ".join(["s.candidate_id", *metric_sql])
-        select = ", ".join(
-            ["c.*", "d.title AS document_title", *field_sql, "s.* EXCLUDE (candidate_id)"]
-        )
-        self.db.execute(
-            f"CREATE OR REPLACE VIEW candidate_scores AS SELECT {select} FROM candidates c"
-            f" LEFT JOIN documents d USING (document_id)"
-            f" LEFT JOIN (SELECT {metrics_select} FROM latest_scores s GROUP BY s.candidate_id) s"
-            f" ON s.candidate_id = c.candidate_id"
-        )
-        self.db.execute(
-            "CREATE OR REPLACE VIEW accepted_default AS SELECT cs.* FROM candidate_scores cs"
-            " WHERE cs.parse_ok AND NOT EXISTS (SELECT 1 FROM default_failures v"
-            " WHERE v.candidate_id = cs.candidate_id)"
-            # a validator that failed on the candidate's batch rejects it (fail-closed) until
-            # a later `groundset validate` scores it
-            " AND NOT EXISTS (SELECT 1 FROM validator_failures f"
-            " WHERE f.candidate_id = cs.candidate_id AND f.fail_closed AND NOT EXISTS"
-            " (SELECT 1 FROM scores s WHERE s.candidate_id = f.candidate_id"
-            " AND s.validator = f.validator))"
-        )
-
-
-def _field_names(db: duckdb.DuckDBPyConnection) -> list[str]:
-    names: dict[str, None] = {}
-    for (fields,) in db.execute("SELECT fields FROM runs ORDER BY created_at").fetchall():
-        for name in json.loads(fields or "[]"):
-            names[name] = None
-    return list(names)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+        """Rebuild the views whose columns follow what is recorded (``core/views.py``)."""
+        refresh_views(self.db)
 
 
 def _write_failed(error: BaseException) -> bool:
@@ -503,11 +443,3 @@ def _write_failed(error: BaseException) -> bool:
         marker in text
         for marker in ("could not write", "no space", "file too large", "disk full", "read-only")
     )
-
-
-#: built once: ``json.dumps`` with options builds an encoder on every call
-_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
-
-
-def as_json(value: Any) -> str:
-    return _JSON_ENCODER.encode(value)
