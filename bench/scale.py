@@ -91,8 +91,8 @@ def write_config(folder: Path, documents: int, largest: int, batch_size: int) ->
 def fill(config: Path, upto: int) -> dict[str, Any]:
     """Run the config's plan up to its first ``upto`` prompts (resuming what is recorded)."""
     from groundset.core import engine
-    from groundset.core.cli_run import build_settings
     from groundset.core.runner import prepare_run, start_run
+    from groundset.core.settings import build_settings
     from groundset.core.store import Store
 
     started = time.perf_counter()

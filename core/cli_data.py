@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 import click
 
 from groundset.core.cli_common import FORMATS, counted, db_option, plugins_with_warnings, run_option
-from groundset.core.errors import ConfigError
-from groundset.core.phases import mark
-from groundset.core.queries import Threshold, export_query, runs_overview
-from groundset.core.records import file_sha256
-from groundset.core.rows import as_json
+from groundset.core.export import ExportRequest, Threshold, export_run
+from groundset.core.queries import runs_overview
 from groundset.core.store import DEFAULT_DB, Store
 from groundset.core.tables import render
 
@@ -71,45 +64,6 @@ def sql(query: str, db: str | None, fmt: str) -> None:
     click.echo(render(result.columns, result.rows, fmt))
 
 
-def _policy_version(store: Store, policy: str | None, run_id: str) -> str | None:
-    if policy is None:
-        return None
-    rows = store.query(
-        "SELECT DISTINCT policy_version FROM accepted WHERE policy = ? AND run_id = ?",
-        [policy, run_id],
-    ).rows
-    return rows[0][0] if rows else None
-
-
-def _write_atomically(exporter: Any, table: Any, path: Path) -> None:
-    """Write beside the target and rename over it: a killed export never leaves a half file,
-    and never destroys the previous export at that path."""
-    partial = path.with_name(f".partial-{os.getpid()}-{path.name}")
-    try:
-        mark("export", table.num_rows)
-        exporter.write(table, partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def _exporter_for(fmt: str | None, output: Path) -> str:
-    if fmt:
-        return fmt
-    loaded = plugins_with_warnings()
-    suffixes = {
-        i: loaded.registry.get("exporter", i).cls.suffix for i in loaded.registry.ids("exporter")
-    }
-    matching = [i for i, suffix in suffixes.items() if suffix and output.name.endswith(suffix)]
-    if not matching:  # guessing would write, say, JSONL into "data.txt" without a word
-        known = ", ".join(f"{suffix} ({i})" for i, suffix in sorted(suffixes.items()) if suffix)
-        raise ConfigError(
-            f"-o {output}: no export format has this suffix; end the name in {known},"
-            " or pass --format"
-        )
-    return max(matching, key=lambda i: len(suffixes[i]))
-
-
 @click.command()
 @run_option
 @click.option(
@@ -158,44 +112,17 @@ def export(
     """Export one run's candidates that meet every threshold and policy: JSONL, Parquet, CSV,
     Alpaca JSON, or chat messages JSONL. Every export is recorded in the store (exports), with
     its filters, policy, row count and sha256."""
-    thresholds = [Threshold.parse(t, True) for t in mins] + [
-        Threshold.parse(t, False) for t in maxs
-    ]
-    path = Path(output)
-    exporter_id = _exporter_for(fmt, path)
-    exporter_cls = plugins_with_warnings().registry.get("exporter", exporter_id).cls
-    if not path.parent.exists():
-        raise ConfigError(f"-o {output}: folder {path.parent} does not exist")
+    thresholds = [Threshold.parse(t, True) for t in mins]
+    thresholds += [Threshold.parse(t, False) for t in maxs]
+    request = ExportRequest(Path(output), run_ref, fmt, thresholds, policy, include_failed,
+                            fields_only)  # fmt: skip
     with Store(db or DEFAULT_DB) as store:
-        run_id = store.resolve_run(run_ref)
-        query, params = export_query(store, run_id, thresholds, include_failed, fields_only, policy)
-        table = store.arrow(query, params)
-        _write_atomically(exporter_cls(), table, path)
-        mark("exported", table.num_rows)
-        store.record_export(
-            {
-                "export_id": uuid.uuid4().hex,
-                "run_id": run_id,
-                "path": str(path.resolve()),
-                "format": exporter_id,
-                "filters": as_json(
-                    {
-                        "min": list(mins),
-                        "max": list(maxs),
-                        "include_failed": include_failed,
-                        "at": time.time(),
-                    }
-                ),
-                "rows": table.num_rows,
-                "policy": policy,
-                "policy_version": _policy_version(store, policy, run_id),
-                "sha256": file_sha256(path),
-                "provenance": not fields_only,
-            }
-        )
-    noun = "candidate" if table.num_rows == 1 else "candidates"
-    click.echo(f"exported {table.num_rows} {noun} of run {run_id} to {path} ({exporter_id})")
-    if table.num_rows == 0:
+        result = export_run(store, request, plugins_with_warnings())
+    click.echo(
+        f"exported {counted(result.rows, 'candidate')} of run {result.run_id} to {result.path}"
+        f" ({result.exporter_id})"
+    )
+    if result.rows == 0:
         click.echo(
             "  no candidate met the filters: `groundset report` shows pass rates, and"
             " `groundset sweep METRIC` what each threshold would keep",

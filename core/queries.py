@@ -3,19 +3,14 @@ every user-given value bound as a parameter and every column name checked and qu
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from groundset.core.errors import ConfigError
-from groundset.core.store import QueryResult, Store, quote_identifier
+from groundset.core.store import QueryResult, Store
 
 __all__ = [
     "RunTotals",
-    "Threshold",
     "accepted_count",
     "accepted_source",
-    "export_query",
     "pass_rates",
     "run_totals",
     "runs_overview",
@@ -122,83 +117,3 @@ def pass_rates(store: Store, run_id: str) -> QueryResult:
         " FROM validator_results WHERE run_id = ? GROUP BY validator ORDER BY validator",
         [run_id],
     )
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """``--min METRIC=VALUE`` or ``--max METRIC=VALUE``."""
-
-    metric: str
-    value: float
-    minimum: bool
-
-    @classmethod
-    def parse(cls, text: str, minimum: bool) -> Threshold:
-        flag = "--min" if minimum else "--max"
-        metric, sep, raw = text.rpartition("=")
-        try:
-            value = float(raw)
-        except ValueError:
-            value = None
-        if not sep or not metric.strip() or value is None:
-            raise ConfigError(f"{flag} {text!r}: expected METRIC=NUMBER, e.g. overlap.rouge_l=0.5")
-        return cls(metric.strip(), value, minimum)
-
-
-def export_query(
-    store: Store,
-    run_id: str,
-    thresholds: Sequence[Threshold],
-    include_failed: bool = False,
-    fields_only: bool = False,
-    policy: str | None = None,
-) -> tuple[str, list[object]]:
-    """SQL and parameters selecting one run's candidates that meet every threshold (and pass
-    ``policy``, as last recorded by ``groundset accept``)."""
-    metrics = set(store.metric_columns())
-    conditions, params = ["cs.run_id = ?", "cs.status <> 'error'"], [run_id]
-    if not include_failed:
-        conditions.append("cs.parse_ok")
-    if policy is not None:
-        recorded = store.query(
-            "SELECT count(*) FROM policy_results WHERE policy = ? AND run_id = ?", [policy, run_id]
-        ).rows[0][0]
-        if not recorded:
-            raise ConfigError(
-                f"policy {policy!r} has not been applied to run {run_id}: run"
-                f" `groundset accept [CONFIG] --policy {policy} --run {run_id}` first (CONFIG:"
-                f" the file with [accept.{policy}], if not the run's own)"
-            )
-        conditions.append(
-            "cs.candidate_id IN (SELECT candidate_id FROM accepted WHERE policy = ? AND run_id = ?)"
-        )
-        params += [policy, run_id]
-    for t in thresholds:
-        if t.metric not in metrics:
-            known = ", ".join(sorted(metrics)) or "none recorded yet"
-            raise ConfigError(f"unknown metric {t.metric!r} (known: {known})")
-        conditions.append(f"{quote_identifier(t.metric)} {'>=' if t.minimum else '<='} ?")
-        params.append(t.value)
-    fields, validators = _run_fields(store, run_id)
-    field_sql = [f"cs.fields->>'{f}' AS {quote_identifier(f)}" for f in fields if "'" not in f]
-    provenance = [
-        "d.text AS document", "cs.document_title", "cs.document_id", "cs.candidate_id",
-        "cs.run_id", "cs.model_id", "cs.parse_ok", "cs.parse_error",
-    ]  # fmt: skip
-    run_metrics = sorted(m for m in metrics if m.split(".", 1)[0] in validators)
-    scores = [f"cs.{quote_identifier(m)}" for m in run_metrics]
-    columns = field_sql if fields_only else [*field_sql, *provenance, *scores]
-    sql = (
-        f"SELECT {', '.join(columns)} FROM candidate_scores cs"
-        f" JOIN documents d USING (document_id)"
-        f" WHERE {' AND '.join(conditions)} ORDER BY cs.batch_index, cs.work_id, cs.candidate_index"
-    )
-    return sql, params
-
-
-def _run_fields(store: Store, run_id: str) -> tuple[list[str], list[str]]:
-    """The run's strategy fields and validator ids."""
-    rows = store.query("SELECT fields, validators FROM runs WHERE run_id = ?", [run_id]).rows
-    if not rows:
-        return [], []
-    return json.loads(rows[0][0] or "[]"), json.loads(rows[0][1] or "[]")

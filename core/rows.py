@@ -7,7 +7,9 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from groundset.core.records import Candidate, Document, Generation, Metric, Prompt
@@ -17,6 +19,7 @@ __all__ = [
     "candidate_row",
     "details_row",
     "document_row",
+    "export_row",
     "failure_row",
     "metric_rows",
     "prompt_row",
@@ -180,3 +183,30 @@ def metric_rows(declarations: Sequence[tuple[str, str, Sequence[Metric]]]) -> li
         for validator_id, version, metrics in declarations
         for m in metrics
     ]
+
+
+def export_row(
+    run_id: str,
+    path: Path,
+    exporter_id: str,
+    filters: dict[str, Any],
+    rows: int,
+    *,
+    policy: str | None,
+    policy_version: str | None,
+    sha256: str,
+    provenance: bool,
+) -> dict[str, Any]:
+    """One export: where, in which format, with which filters, and the file's hash."""
+    return {
+        "export_id": uuid.uuid4().hex,
+        "run_id": run_id,
+        "path": str(path),
+        "format": exporter_id,
+        "filters": as_json(filters),
+        "rows": rows,
+        "policy": policy,
+        "policy_version": policy_version,
+        "sha256": sha256,
+        "provenance": provenance,
+    }

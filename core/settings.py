@@ -18,6 +18,7 @@ from groundset.core.policies import parse_policies
 from groundset.core.records import GenerationParams
 
 __all__ = [
+    "FLAG_KEYS",
     "LIMIT",
     "DocumentsSettings",
     "GenerationSettings",
@@ -26,6 +27,7 @@ __all__ = [
     "RunSettings",
     "Settings",
     "apply_override",
+    "build_settings",
     "load_config",
     "settings_from_config",
 ]
@@ -310,3 +312,54 @@ def _check_ranges(settings: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"{settings.source}: {message}")
+
+
+#: flag -> config key; ``{backend}`` is the backend chosen for this run
+FLAG_KEYS = {
+    "name": "run.name",
+    "strategy": "run.strategy",
+    "backend": "run.backend",
+    "samples": "run.samples_per_document",
+    "batch_size": "run.batch_size",
+    "seed": "run.seed",
+    "limit_documents": "run.limit_documents",
+    "target": "run.target",
+    "documents": "documents.path",
+    "max_new_tokens": "generation.max_new_tokens",
+    "temperature": "generation.temperature",
+    "top_p": "generation.top_p",
+    "db": "store.db",
+    "ray_address": "ray.address",
+}
+
+
+def build_settings(
+    config_path: str | None, flags: dict[str, Any], assignments: tuple[str, ...] = ()
+) -> Settings:
+    """A run's settings from its config file, then explicit flags (``FLAG_KEYS``, plus
+    ``validators`` and ``model``), then ``--set`` assignments: the last one wins."""
+    config = load_config(config_path) if config_path else {}
+    for name, value in config.items():  # flags below write into these tables
+        if not isinstance(value, dict) and name in (
+            "run", "documents", "store", "backends", "ray"
+        ):  # fmt: skip
+            raise ConfigError(f"{config_path}: {name} must be a table, e.g. [{name}]")
+    for flag, key in FLAG_KEYS.items():
+        if flags.get(flag) is not None:
+            section, name = key.split(".")
+            value = flags[flag]
+            if flag in ("documents", "db"):
+                value = str(Path(value).resolve())
+            config.setdefault(section, {})[name] = value
+    if flags.get("validators") is not None:
+        names = [v.strip() for v in flags["validators"].split(",") if v.strip()]
+        config.setdefault("run", {})["validators"] = names
+    backend = config.get("run", {}).get("backend", "huggingface")
+    if flags.get("model"):
+        config.setdefault("backends", {}).setdefault(backend, {})["model"] = flags["model"]
+    for assignment in assignments:
+        apply_override(config, assignment)
+    source = config_path or "<flags>"
+    base = Path(config_path).resolve().parent if config_path else Path.cwd()
+    config.setdefault("run", {}).setdefault("name", Path(config_path).stem if config_path else None)
+    return settings_from_config(config, source=source, base_dir=base)
