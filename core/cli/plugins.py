@@ -6,7 +6,7 @@ import json
 
 import click
 
-from groundset.core.cli_common import plugins_with_warnings
+from groundset.core.cli.common import plugins_with_warnings
 from groundset.core.manager import LoadedPlugins
 from groundset.core.tables import render
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from groundset.core.cli_common import (
+from groundset.core.cli.common import (
     config_db_option,
     echo_outcome,
     graceful,

@@ -7,7 +7,7 @@ from collections import Counter
 
 import click
 
-from groundset.core.cli_common import (
+from groundset.core.cli.common import (
     config_db_option,
     counted,
     echo_outcome,

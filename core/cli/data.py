@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from groundset.core.cli_common import FORMATS, counted, db_option, plugins_with_warnings, run_option
+from groundset.core.cli.common import FORMATS, counted, db_option, plugins_with_warnings, run_option
 from groundset.core.export import ExportRequest, Threshold, export_run
 from groundset.core.queries import runs_overview
 from groundset.core.store import DEFAULT_DB, Store

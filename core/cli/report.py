@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from groundset.core.cli_common import db_option
+from groundset.core.cli.common import db_option
 from groundset.core.report import (
     POLICY_PREFIX,
     check_accepted_view,

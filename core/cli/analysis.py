@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from groundset.core.analysis import apply_policy, compare_runs, recorded_policies, sweep
-from groundset.core.cli_common import (
+from groundset.core.cli.common import (
     FORMATS,
     config_db_option,
     counted,

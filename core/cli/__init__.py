@@ -1,4 +1,6 @@
-"""The ``groundset`` command: a click group whose commands live in one module per group. User
+"""The ``groundset`` command: a click group whose commands live in one module per group in this
+package (``run``, ``data``, ``analysis``, ``report``, ``plugins``, ``validate``, ``score``; shared
+flags in ``common``). Commands only parse flags and print: the work is in ``groundset.core``. User
 mistakes (any GroundsetError) become one line on stderr and exit code 2, never a traceback."""
 
 from __future__ import annotations
@@ -50,29 +52,21 @@ def cli() -> None:
 
 
 def _add_commands() -> None:
-    from groundset.core import (
-        cli_analysis,
-        cli_data,
-        cli_plugins,
-        cli_report,
-        cli_run,
-        cli_score,
-        cli_validate,
-    )
+    from groundset.core.cli import analysis, data, plugins, report, run, score, validate
 
-    cli.add_command(cli_run.run)
-    cli.add_command(cli_data.runs)
-    cli.add_command(cli_data.sql)
-    cli.add_command(cli_data.check)
-    cli.add_command(cli_data.export)
-    cli.add_command(cli_analysis.accept)
-    cli.add_command(cli_analysis.sweep_command)
-    cli.add_command(cli_analysis.compare)
-    cli.add_command(cli_report.report)
-    cli.add_command(cli_plugins.plugins)
-    cli.add_command(cli_plugins.plugin_group)
-    cli.add_command(cli_validate.validate)
-    cli.add_command(cli_score.score)
+    cli.add_command(run.run)
+    cli.add_command(data.runs)
+    cli.add_command(data.sql)
+    cli.add_command(data.check)
+    cli.add_command(data.export)
+    cli.add_command(analysis.accept)
+    cli.add_command(analysis.sweep_command)
+    cli.add_command(analysis.compare)
+    cli.add_command(report.report)
+    cli.add_command(plugins.plugins)
+    cli.add_command(plugins.plugin_group)
+    cli.add_command(validate.validate)
+    cli.add_command(score.score)
 
 
 _add_commands()

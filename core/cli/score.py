@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from groundset.core.cli_common import db_option, echo_outcome, graceful, plugins_with_warnings
+from groundset.core.cli.common import db_option, echo_outcome, graceful, plugins_with_warnings
 from groundset.core.dataset_files import FORMATS
 from groundset.core.errors import ConfigError
 from groundset.core.factory import create_plugin
