@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from groundset.core.errors import ConfigError
-from groundset.core.queries import pass_rates
+from groundset.core.queries import accepted_count, pass_rates, run_totals
 from groundset.core.report.model import (
     BINS,
     MetricInfo,
@@ -106,10 +106,9 @@ def gather(store: Store, run_id: str, accepted_view: str = "accepted_default") -
         raise ConfigError(f"no run {run_id!r} in {store.path}: `groundset runs` lists them")
     *header, validators_json, fields_json = run[0]
     view = _accepted_source(accepted_view)
-    usage = store.query(  # RunReport's prompt_tokens .. latency_p95, in its order
-        "SELECT sum(input_tokens) FILTER (WHERE candidate_index = 0),"
-        " sum(output_tokens) FILTER (WHERE candidate_index = 0),"
-        " median(latency_s) FILTER (WHERE candidate_index = 0),"
+    totals = run_totals(store, run_id)
+    latency = store.query(  # RunReport's latency_median and latency_p95, in its order
+        "SELECT median(latency_s) FILTER (WHERE candidate_index = 0),"
         " quantile_cont(latency_s, 0.95) FILTER (WHERE candidate_index = 0)"
         " FROM candidates WHERE run_id = ?",
         [run_id],
@@ -125,7 +124,11 @@ def gather(store: Store, run_id: str, accepted_view: str = "accepted_default") -
         " GROUP BY ALL ORDER BY n DESC, reason",
         [run_id],
     ).rows
-    accepted = store.query(f"SELECT count(*) FROM {view} WHERE run_id = ?", [run_id]).rows[0][0]
+    policy = _policy(accepted_view)
+    if policy is not None or accepted_view == "accepted_default":
+        accepted = accepted_count(store, run_id, policy)
+    else:  # a view of the user's own
+        accepted = store.query(f"SELECT count(*) FROM {view} WHERE run_id = ?", [run_id]).rows[0][0]
 
     infos = _run_metrics(store, run_id, validators_json)
     ids, parsed, columns = _scores(store, run_id, infos)
@@ -142,7 +145,9 @@ def gather(store: Store, run_id: str, accepted_view: str = "accepted_default") -
     documents = _documents(store, run_id, view)
     return RunReport(
         *header,
-        *usage,
+        totals.prompt_tokens,
+        totals.completion_tokens,
+        *latency,
         status_counts=dict(status_counts),
         parse_failures=[(r[0], r[1]) for r in reasons],
         accepted=accepted,
