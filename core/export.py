@@ -63,7 +63,8 @@ def export_query(
     """SQL and parameters selecting one run's candidates that meet every threshold (and pass
     ``policy``, as last recorded by ``groundset accept``)."""
     metrics = set(store.metric_columns())
-    conditions, params = ["cs.run_id = ?", "cs.status <> 'error'"], [run_id]
+    conditions: list[str] = ["cs.run_id = ?", "cs.status <> 'error'"]
+    params: list[object] = [run_id]
     if not include_failed:
         conditions.append("cs.parse_ok")
     if policy is not None:

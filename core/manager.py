@@ -152,8 +152,8 @@ def _register(loaded: LoadedPlugins, module: ModuleType | object, name: str, sta
         hook = unknown[0]
         close = difflib.get_close_matches(hook, [h for h, _, _ in KINDS.values()], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        error = PluginError(f"unknown hook {hook!r}{hint}")
-        _fail(loaded, PluginFailure(name, "hook validation", str(error)), error)
+        unknown_hook = PluginError(f"unknown hook {hook!r}{hint}")
+        _fail(loaded, PluginFailure(name, "hook validation", str(unknown_hook)), unknown_hook)
 
 
 def _load_defaults(loaded: LoadedPlugins, disabled: set[str]) -> None:

@@ -292,7 +292,8 @@ def _dataset(ray: Any, rows: list[dict[str, Any]], run_id: str, plugins: RunPlug
     # a block per actor call: each call's batches reach the next stage (and the driver, in
     # plan order) as soon as it is done
     blocks = math.ceil(len(rows) / options.batches_per_call)
-    stages = [
+    #: (actor class, its arguments, actors, CPUs and GPUs each)
+    stages: list[tuple[type, tuple[Any, ...], int, float, float]] = [
         (
             GenerateStage,
             (run_id, s, PluginSpec.of(plugins.strategy), PluginSpec.of(plugins.backend)),

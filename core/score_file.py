@@ -52,7 +52,7 @@ def _sha256(path: Path) -> str:
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
         with file.open("rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+            while block := handle.read(1 << 20):
                 digest.update(block)
     return digest.hexdigest()
 
@@ -104,7 +104,7 @@ def check_mapping(path: Path, rows: Sequence[Row], fields: FieldMap) -> None:
 def _candidate(run_id: str, source: str, number: int, row: dict | None, error: str | None,
                fields: FieldMap) -> Candidate:  # fmt: skip
     values: dict[str, str] = {}
-    document_text = ""
+    document_text: str | None = ""
     if error is None:
         assert row is not None
         document_text, error = _text(row, fields.document)

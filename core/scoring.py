@@ -21,6 +21,7 @@ __all__ = ["BatchScores", "declarations", "score_candidates", "version_tag"]
 def version_tag(validator: Validator) -> str:
     """The validator's declared version plus a hash of its options: scores made with other
     options are a different version, so re-scoring keeps both and SQL can compare them."""
+    options: object
     try:
         options = dataclasses.asdict(validator.options)
     except TypeError:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -156,10 +156,11 @@ def wait_for_readers(path: Path, limit_s: float = 5.0) -> None:
 
 
 @contextlib.contextmanager
-def _read_request(path: Path):  # type: ignore[no-untyped-def]
-    request = path.with_name(f"{path.name}.read-{os.getpid()}")
+def _read_request(path: Path) -> Iterator[None]:
+    wanted = path.with_name(f"{path.name}.read-{os.getpid()}")
+    request: Path | None = wanted
     try:
-        request.touch()
+        wanted.touch()
     except OSError:
         request = None  # a read-only folder: just retry, the writer yields at least when idle
     try:

@@ -29,7 +29,7 @@ def plugins(as_json: bool, list_metrics: bool) -> None:
         return
     infos = loaded.info()
     if as_json:
-        rows = [
+        plugins_json = [
             {
                 "name": i.name,
                 "version": i.version,
@@ -40,7 +40,7 @@ def plugins(as_json: bool, list_metrics: bool) -> None:
             for i in infos
         ]
         failed = [{"name": f.plugin, "stage": f.stage, "error": f.error} for f in loaded.failures]
-        click.echo(json.dumps({"plugins": rows, "failed": failed}, indent=2))
+        click.echo(json.dumps({"plugins": plugins_json, "failed": failed}, indent=2))
         return
     rows = [
         (
