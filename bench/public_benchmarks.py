@@ -31,15 +31,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent / "grounding_eval"))
 
-from evaluate import (
-    add_settings_option,
-    auroc,
-    balanced_accuracy,
-    build_validator,
-    oriented,
-    parse_settings,
-    passes,
-)
+from eval_runs import add_settings_option, build_validator, parse_settings
+from eval_stats import auroc, balanced_accuracy, oriented, passes
 
 from groundset.core import Candidate, Document
 

@@ -5,26 +5,22 @@ when workers die under it.
 The module is one schedule, to stay within a minute on two cores (each Ray worker process pays
 its imports, sentence-transformers ~9 s of CPU): the CLI driver to be killed starts first, in
 the background, beside the private-cluster fault test; its rerun on two nodes then runs while a
-thread computes the local reference."""
+thread computes the local reference. So these tests share one module; the plan and the
+loopback cluster are in ``ray_helpers``, the checks that need no cluster in
+``test_ray_engine_no_cluster.py``."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,9 +29,6 @@ ray = pytest.importorskip("ray", reason="the Ray engine needs the [ray] extra")
 import cloudpickle  # noqa: E402  (ships with ray)
 
 from groundset.core.engine import RunPlugins, RunSummary, batch_seed  # noqa: E402
-from groundset.core.errors import ConfigError  # noqa: E402
-from groundset.core.factory import create_plugin  # noqa: E402
-from groundset.core.records import Candidate, Document  # noqa: E402
 from groundset.core.runner import prepare_run, start_run  # noqa: E402
 from groundset.core.settings import settings_from_config  # noqa: E402
 from groundset.core.store import Store  # noqa: E402
@@ -46,256 +39,35 @@ from groundset.core.testing import (  # noqa: E402
     install_mock_backend,
     registered_plugin,
 )
+from tests.ray_helpers import (  # noqa: E402
+    DOCUMENTS,
+    ENV,
+    OUTPUTS,
+    SAMPLES,
+    InBackground,
+    LoopbackCluster,
+    ray_config,
+    running_with,
+    write_documents,
+)
 
-# --- a two-node Ray cluster on loopback addresses, and the cleanup of every process it
-# started (`ray stop` would also stop any other Ray on the machine)
-
-#: the nodes' addresses: loopback, so nothing leaves the machine (Ray would swap 127.0.0.1 itself
-#: for the machine's outward address)
-HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
-RAY = [sys.executable, "-m", "ray.scripts.scripts"]
-#: the same on every node and the driver: no token, since the cluster is on loopback only
-ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-
-
-NO_PRESTART = {"enable_worker_prestart": False, "prestart_worker_first_driver": False}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HEAD_IP, 0))
-        return probe.getsockname()[1]
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(parent, []).append(int(entry.name))
-    return tree
-
-
-def _descendants(roots: list[int]) -> set[int]:
-    tree, found, todo = _children(), set(), list(roots)
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo.extend(tree.get(pid, []))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _running_with(text: str, wait: float = 5.0) -> list[int]:
-    """Live processes whose command line mentions ``text``, after up to ``wait`` seconds."""
-    deadline = time.monotonic() + wait
-    while True:
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                try:
-                    command = (entry / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if text.encode() in command and _alive(int(entry.name)):
-                    found.append(int(entry.name))
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
-
-
-class InBackground:
-    """``work()`` in a daemon thread from the moment this is made; ``result()`` returns what it
-    returned, or raises what it raised, in the test's own thread."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        self._value: Any = None
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
-        self._thread.start()
-
-    def _run(self, work: Callable[[], Any]) -> None:
-        try:
-            self._value = work()
-        except BaseException as error:
-            self._failure = error
-
-    def done(self, timeout: float) -> bool:
-        """Whether the work has ended, waiting up to ``timeout`` seconds for it."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def result(self) -> Any:
-        """Once ``done``."""
-        if self._failure is not None:
-            raise self._failure
-        return self._value
-
-
-class LoopbackCluster:
-    """``ray start --head`` on 127.0.0.2 and a second node on 127.0.0.3, one CPU each. The
-    nodes come up in the background (``wait`` for them), so this process can work meanwhile."""
-
-    def __init__(self, cpus_per_node: int = 1) -> None:
-        # Ray puts Unix sockets under the temp dir: keep its path short
-        self.root = Path(tempfile.mkdtemp(prefix="gsr-", dir="/tmp"))
-        self.port = _free_port()
-        self.address = f"{HEAD_IP}:{self.port}"
-        self.env = os.environ | ENV
-        self.starters: list[subprocess.Popen] = []
-        self._cpus = cpus_per_node
-        self._starting = InBackground(self._start_nodes)
-
-    def wait(self, timeout: float = 90.0) -> LoopbackCluster:
-        """Until both nodes are up."""
-        if not self._starting.done(timeout):
-            raise RuntimeError(f"the loopback Ray cluster took over {timeout:.0f} s to start")
-        self._starting.result()
-        return self
-
-    def _start_nodes(self) -> None:
-        common = [
-            f"--num-cpus={self._cpus}",
-            "--block",
-            "--disable-usage-stats",
-            "--include-log-monitor=false",  # workers' logs stay in files, not sent to drivers
-        ]
-        self._start(
-            "head",
-            [
-                "--head",
-                f"--node-ip-address={HEAD_IP}",
-                f"--port={self.port}",
-                f"--temp-dir={self.root}",
-                "--include-dashboard=false",
-                # no idle workers started ahead for each driver: the stages are actors
-                f"--system-config={json.dumps(NO_PRESTART)}",
-                *common,
-            ],
-        )
-        self._wait_for_nodes(1)
-        self._start(
-            "worker", [f"--address={self.address}", f"--node-ip-address={WORKER_IP}", *common]
-        )
-        self._wait_for_nodes(2)
-
-    def _start(self, name: str, arguments: list[str]) -> None:
-        log = (self.root / f"{name}.log").open("wb")
-        self.starters.append(
-            subprocess.Popen(
-                [*RAY, "start", *arguments],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                start_new_session=True,  # its own process group: the cleanup kills only it
-            )
-        )
-
-    def _wait_for_nodes(self, count: int, timeout: float = 60.0) -> None:
-        """Until ``count`` nodes say they started (each ``ray start`` logs it once up)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            logs = [p.read_text(errors="replace") for p in self.root.glob("*.log")]
-            if sum("Ray runtime started" in log for log in logs) >= count:
-                return
-            if any(p.poll() is not None for p in self.starters):
-                break
-            time.sleep(0.1)
-        logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in self.root.glob("*.log"))
-        raise RuntimeError(f"the loopback Ray cluster did not come up:\n{logs}")
-
-    def processes(self) -> set[int]:
-        """Every live process this cluster started (node daemons and their workers)."""
-        return {p for p in _descendants([s.pid for s in self.starters]) if _alive(p)}
-
-    def stop(self) -> set[int]:
-        """Kill both nodes and every process under them; returns any still alive after. No
-        graceful shutdown: nothing of a test cluster needs saving. The processes are stopped
-        first, so none can start another between the listing and the kill."""
-        self._starting.done(90)
-        started = self.processes()
-        for pid in started:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
-        started |= self.processes()
-        for pid in started:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        for starter in self.starters:
-            starter.wait(timeout=10)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(p) for p in started):
-            time.sleep(0.05)
-        return {p for p in started if _alive(p)}
-
-
-# --- the configs
-
-DOCUMENTS, SAMPLES, BATCH = 250, 8, 16  # 2,000 work items in 125 batches
-#: canned outputs, picked per prompt: two of 16 parse (the model validator then scores ~250
-#: candidates, in batches of 0 to 6, which keeps the test fast), and their repeats give the
-#: duplicate check work
-OUTPUTS = [
-    "[question]: How many engines did the plant make?\n[answer]: It made 70 engines.",
-    "[question]: Where is the plant?\n[answer]: The plant is in Ohio.",
-    *[f"Sorry, I cannot answer that ({n})." for n in range(14)],
-]
-#: grounding_embedding is the batch-sensitive model validator (its floats depend on which
-#: candidates share a batch); dedup is stateful and runs on the driver
-VALIDATORS = ["format", "overlap", "grounding_embedding", "dedup"]
 #: the fault tests need no model: two fifths of the documents, and only the duplicate check, which
 #: runs on the driver (no validation actors: the generation actors' output goes to the driver)
 SMALL = {"limit_documents": 100, "validators": ["dedup"]}
+
 #: columns that are timings, left out of the comparison
 TIMINGS = {"latency_s", "created_at", "updated_at", "started_at", "finished_at", "recorded_at"}
+
 TABLES = ["documents", "prompts", "candidates", "scores", "score_details", "validator_failures"]
 
 
 @pytest.fixture(scope="module")
 def documents(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ray-docs") / "plants.jsonl"
-    with path.open("w", encoding="utf-8") as handle:
-        for i in range(DOCUMENTS):
-            text = (
-                f"Plant {i} in Ohio made {i * 7} engines in {1990 + i % 30}. It employs {i * 3}"
-                f" people and its manager is Ana {i % 11}."
-            )
-            handle.write(json.dumps({"title": f"Plant {i}", "text": text}) + "\n")
-    return path
-
-
-def _config(documents: Path, db: Path, run: dict | None = None, **ray_options) -> dict:
-    return {
-        "run": {
-            "name": "ray-parity",
-            "backend": "mock",
-            "validators": VALIDATORS,
-            "batch_size": BATCH,
-            "samples_per_document": SAMPLES,
-            **(run or {}),
-        },
-        "documents": {"path": str(documents)},
-        "store": {"db": str(db)},
-        "backends": {"mock": {"outputs": OUTPUTS, "pick": "prompt", "history": False}},
-        "ray": {"generate_num_cpus": 0.5, "validate_num_cpus": 0.5, **ray_options},
-    }
+    return write_documents(tmp_path_factory.mktemp("ray-docs") / "plants.jsonl")
 
 
 def _prepare(documents: Path, db: Path, backend=None, run=None, **ray_options):
-    config = _config(documents, db, run, **ray_options)
+    config = ray_config(documents, db, run, **ray_options)
     settings = settings_from_config(config, "test", db.parent)
     with registered_plugin(MockBackendPlugin(), "mock-backend"):
         prepared = prepare_run(settings)
@@ -410,6 +182,7 @@ def cluster():
 
 
 #: one CPU a node and a stage: generation runs on one node, validation on the other
+
 ONE_STAGE_A_NODE = {"generate_num_cpus": 1, "validate_num_cpus": 1}
 
 
@@ -422,7 +195,7 @@ class KilledDriver:
         self.cluster = cluster
         self.db = directory / "killed.duckdb"
         config = directory / "run.toml"
-        config.write_text(_toml(_config(documents, self.db, **ONE_STAGE_A_NODE)))
+        config.write_text(_toml(ray_config(documents, self.db, **ONE_STAGE_A_NODE)))
         self.command = [
             sys.executable, "-m", "groundset.core", "run", str(config),
             "--engine", "ray", "--ray-address", cluster.address,
@@ -561,7 +334,7 @@ def test_a_private_cluster_retries_killed_workers_records_lost_batches_and_stops
     (session,) = set(Path("/tmp/ray").glob("session_2*")) - sessions
     raylet = (session / "logs" / "raylet.out").read_text(errors="replace")
     assert "node_manager address: 127.0.0.1:" in raylet and "node:127.0.0.1" in raylet
-    assert _running_with(session.name) == [], "the private cluster outlived the run"
+    assert running_with(session.name) == [], "the private cluster outlived the run"
     actors = {
         line.removeprefix(":actor_name:")
         for log in (session / "logs").glob("worker-*.out")
@@ -611,86 +384,3 @@ def test_a_killed_driver_resumes_on_two_nodes_to_the_local_engines_rows(
     assert summary.errors == 0
     _same(local_reference.result(), db)
     assert _value(db, "SELECT status FROM runs") == "complete"
-
-
-def test_the_model_validator_is_batch_sensitive():
-    """Otherwise the parity above would prove less: scoring the same candidates in other
-    batches changes grounding_embedding's floats, so equal rows need equal batches."""
-    validator = create_plugin("validator", "grounding_embedding", {})
-    docs = [
-        Document(title=f"d{i}", text=f"Plant {i} in Ohio made {i * 7} engines.") for i in range(4)
-    ]
-    candidates = [
-        Candidate(f"c{i}", "r", f"w{i}", docs[i % 4], {"question": "How many?", "answer": a}, "")
-        for i, a in enumerate(["It made 7 engines.", "In Ohio.", "Ana.", "It made 14."] * 2)
-    ]
-    together = validator.score(candidates)
-    alone = [r for c in candidates for r in validator.score([c])]
-    assert together != alone
-
-
-def test_bootstrapping_runs_stay_on_the_local_engine(tmp_path, documents):
-    config = _config(documents, tmp_path / "t.duckdb", {"strategy": "self_instruct", "target": 10})
-    settings = settings_from_config(config, "test.toml", tmp_path)
-    with registered_plugin(MockBackendPlugin(), "mock-backend"):
-        prepared = prepare_run(settings)
-    with Store(tmp_path / "t.duckdb") as store, pytest.raises(ConfigError, match="local engine"):
-        start_run(prepared, store, engine="ray")
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"generate_actors": 0}, "ray.generate_actors and ray.validate_actors"),
-        ({"max_retries": -1}, "ray.max_retries must be >= 0"),
-        ({"validate_num_gpus": -1}, "ray CPU and GPU counts"),
-        ({"actors": 2}, "actors"),
-    ],
-)
-def test_ray_options_are_checked(tmp_path, documents, options, message):
-    config = _config(documents, tmp_path / "x.duckdb", **options)
-    with pytest.raises(ConfigError, match=message):
-        settings_from_config(config, "x.toml", tmp_path)
-
-
-def test_without_ray_the_engine_names_the_extra(monkeypatch):
-    from groundset.core import ray_engine
-
-    monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(ConfigError, match=r"pip install 'groundset\[ray\]'"):
-        ray_engine._import_ray()
-
-
-def test_a_private_cluster_reports_no_usage_unless_asked(monkeypatch):
-    from groundset.core import ray_engine
-
-    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
-    with ray_engine._no_usage_reports():
-        assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
-    assert "RAY_USAGE_STATS_ENABLED" not in os.environ
-    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "1")
-    with ray_engine._no_usage_reports():
-        assert os.environ["RAY_USAGE_STATS_ENABLED"] == "1"
-    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "1"
-
-
-def test_rays_token_notice_is_kept_out_of_the_progress_bar(capsys):
-    """The notice Ray logs on every private cluster (token authentication on, its default) is
-    held back while the cluster starts; the logger is Ray's own (a rename would show here)."""
-    import importlib
-
-    from groundset.core import ray_engine
-
-    module = importlib.import_module("ray._private.authentication.authentication_token_setup")
-    assert module.logger.name == ray_engine.TOKEN_NOTICE
-    logger = logging.getLogger(ray_engine.TOKEN_NOTICE)
-    handler = logging.StreamHandler(sys.stderr)
-    logger.addHandler(handler)
-    try:
-        with ray_engine._quiet(ray_engine.TOKEN_NOTICE):
-            module._warn_token_auth_enabled()
-        assert capsys.readouterr().err == ""
-        module._warn_token_auth_enabled()
-        assert "Token authentication is enabled" in capsys.readouterr().err
-    finally:
-        logger.removeHandler(handler)
