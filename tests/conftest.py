@@ -1,9 +1,20 @@
-"""Shared fixtures: every test gets fresh plugins with no third-party plugin loaded, offline."""
+"""Shared fixtures: every test gets fresh plugins with no third-party plugin loaded, offline.
+
+Some tests need what a checkout alone lacks: files of the project's shared folder (``../shared``,
+beside the checkout, not in the repository) or a Chromium browser. They ask through the
+``requires_shared`` and ``requires_chromium`` fixtures, the one place that decides: when the
+resource is there they get its path; when it is not, the test is skipped with a reason that
+names what is missing and how to get it. With ``GROUNDSET_REQUIRE_ALL_TESTS=1`` in the
+environment (``.ci/run`` sets it) the same reason fails the test instead, so CI runs every one.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -63,3 +74,55 @@ path = "{documents or seed_documents}"
         return path
 
     return write
+
+
+# --- what a checkout alone lacks: a skip when absent, a failure under GROUNDSET_REQUIRE_ALL_TESTS
+
+#: set to 1 to make a test whose resource is missing fail instead of skipping (CI sets it)
+REQUIRE_ALL_TESTS = "GROUNDSET_REQUIRE_ALL_TESTS"
+#: the project's shared folder: beside the checkout, not part of the repository
+SHARED = REPO.parent / "shared"
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+CHROMIUM_INSTALL = "apt-get install chromium (.ci/run installs it)"
+
+
+def missing_resource(reason: str) -> NoReturn:
+    """Skip the calling test for ``reason``; fail it with the same reason under
+    ``GROUNDSET_REQUIRE_ALL_TESTS=1``."""
+    if os.environ.get(REQUIRE_ALL_TESTS) == "1":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def shared_path(relative: str) -> Path:
+    """``../shared/<relative>``, or a skip (a failure under the variable) when it is absent."""
+    path = SHARED / relative
+    if not path.exists():
+        missing_resource(
+            f"needs ../shared/{relative} (the project's shared folder, which is not in the"
+            f" repository: place it beside the checkout, as {SHARED})"
+        )
+    return path
+
+
+def chromium_path() -> str:
+    """The Chromium executable on PATH, or a skip (a failure under the variable)."""
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    missing_resource(
+        f"needs Chromium (`chromium` or `chromium-browser` on PATH): {CHROMIUM_INSTALL}"
+    )
+
+
+@pytest.fixture
+def requires_shared() -> Callable[[str], Path]:
+    """``requires_shared("data/x.jsonl")``: that file of ``../shared``, or the test skips."""
+    return shared_path
+
+
+@pytest.fixture
+def requires_chromium() -> Callable[[], str]:
+    """``requires_chromium()``: the Chromium executable, or the test skips."""
+    return chromium_path

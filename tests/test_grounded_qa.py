@@ -21,12 +21,13 @@ from groundset.plugins.grounded_qa import (
     render_completion,
 )
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "generating-synthetic-data.md"
+#: the seed's "Full Prompt" section, byte for byte (tests/data/NOTICE says whose it is)
+FULL_PROMPT = Path(__file__).resolve().parent / "data" / "seed-full-prompt.md"
 
 
 def _seed_block() -> str:
     """The code block of the seed's "Full Prompt" section, without the closing newline."""
-    section = SEED.read_text(encoding="utf-8").split("## Full Prompt\n", 1)[1]
+    section = FULL_PROMPT.read_text(encoding="utf-8").split("## Full Prompt\n", 1)[1]
     return section.split("```text\n", 1)[1].split("\n```", 1)[0]
 
 
@@ -35,6 +36,12 @@ def _generation(text: str, error: str | None = None) -> Generation:
 
 
 # --- packaged data and the seed prompt -----------------------------------------------------------
+
+
+def test_the_full_prompt_fixture_is_the_seeds_section(requires_shared) -> None:
+    seed = requires_shared("seed/generating-synthetic-data.md").read_text(encoding="utf-8")
+    section = seed[seed.index("## Full Prompt\n") : seed.index("## Next Steps")]
+    assert FULL_PROMPT.read_text(encoding="utf-8") == section
 
 
 def test_package_data_is_found_through_importlib_resources() -> None:

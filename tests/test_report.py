@@ -8,7 +8,6 @@ import dataclasses
 import hashlib
 import html
 import json
-import os
 import re
 import shutil
 import statistics
@@ -36,7 +35,6 @@ XSS = "[question]: Is <script>alert(1)</script> safe?\\n[answer]: IBM paid <b>ca
 REFUSAL = "I cannot help with that."  # no [question] marker
 NO_ANSWER = "[question]: What did IBM buy?"  # no [answer] marker
 EVIL_TITLE = '<script>alert("title")</script> & "quotes"'
-INSTALL_LINE = "command -v chromium"  # how the install line of .ci/run starts
 CHROMIUM_TIMEOUT_S = 120
 
 
@@ -384,15 +382,8 @@ def test_html_escapes_outputs_and_titles(html_report):
     assert "Is <script>alert(1)</script> safe?" in body  # shown as text, not run
 
 
-def test_html_plots_render_in_headless_chromium(store_db, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("GROUNDSET_SKIP_BROWSER") == "1":
-            pytest.skip("GROUNDSET_SKIP_BROWSER=1: not rendering the report in Chromium")
-        pytest.fail(
-            "chromium is not installed: run the line of .ci/run that starts with"
-            f" `{INSTALL_LINE}` (or set GROUNDSET_SKIP_BROWSER=1 to skip this test)"
-        )
+def test_html_plots_render_in_headless_chromium(requires_chromium, store_db, tmp_path):
+    chromium = requires_chromium()  # a skip without Chromium, a failure in CI (conftest.py)
     path = tmp_path / "report.html"
     invoke("report", "alpha", "beta", "--db", str(store_db), "--html", str(path))
     plots = parse_html(path.read_text(encoding="utf-8")).plots
@@ -531,10 +522,8 @@ def test_chart_grid_columns_fill_the_page_width(html_report):
     assert re.search(r'<figure class="wide"><svg class="plot" data-plot="yield"', page)
 
 
-def test_html_layout_in_a_1300px_window_of_headless_chromium(store_db, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed: the layout is only checked in the HTML above")
+def test_html_layout_in_a_1300px_window_of_headless_chromium(requires_chromium, store_db, tmp_path):
+    chromium = requires_chromium()  # a skip without Chromium, a failure in CI (conftest.py)
     page = long_named_page(store_db)
     digest = base64.b64encode(hashlib.sha256(LAYOUT_SCRIPT.encode()).digest()).decode()
     csp = "script-src &#x27;"  # the policy lets the measuring script run too, by its hash

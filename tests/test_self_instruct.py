@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,8 +25,9 @@ from groundset.plugins.self_instruct import (
     parse_tasks,
 )
 
-SHARED_SEEDS = Path(__file__).resolve().parents[2] / "shared" / "data"
-SHARED_SEEDS = SHARED_SEEDS / "self_instruct_seed_tasks.jsonl"
+SEEDS = "self_instruct_seed_tasks.jsonl"
+#: sha256 of Self-Instruct's data/seed_tasks.jsonl as ../shared/data holds it (its NOTICE)
+SEEDS_SHA256 = "7779004fa198fdf27cf70a159363879d8a26c53329e11b436af17b3941875f48"
 
 # A completion as a model continues "4. Instruction:": three whole tasks, then one cut short.
 COMPLETION = """ Classify the sentiment of the following review as positive or negative.
@@ -57,10 +60,17 @@ def _generation(text: str, stop_reason: str | None = "stop") -> Generation:
 
 
 def test_the_packaged_seed_tasks_are_the_175_of_self_instruct():
+    packaged = resources.files("groundset.plugins") / "data" / SEEDS
+    assert hashlib.sha256(packaged.read_bytes()).hexdigest() == SEEDS_SHA256  # unchanged
     tasks = load_seed_tasks()
     assert len(tasks) == 175
-    assert tasks == load_seed_tasks(SHARED_SEEDS)
     assert sum(1 for t in tasks if not t.input) == 50
+
+
+def test_the_pinned_seed_tasks_are_those_of_the_shared_folder(requires_shared):
+    shared = requires_shared(f"data/{SEEDS}")
+    assert hashlib.sha256(shared.read_bytes()).hexdigest() == SEEDS_SHA256
+    assert load_seed_tasks() == load_seed_tasks(shared)
 
 
 def test_the_prompt_is_alpacas_with_numbered_examples():
