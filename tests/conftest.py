@@ -76,6 +76,23 @@ path = "{documents or seed_documents}"
     return write
 
 
+# --- the report tests' store: two runs of the mock backend (tests/report_helpers.py)
+
+
+@pytest.fixture
+def store_db(tmp_path: Path, tmp_path_factory, seed_documents: Path, mock_backend):
+    from tests.report_helpers import report_store
+
+    yield from report_store(tmp_path, tmp_path_factory, seed_documents)
+
+
+@pytest.fixture
+def html_report(store_db: Path, tmp_path: Path) -> tuple[Path, Path]:
+    from tests.report_helpers import report_page
+
+    return report_page(store_db, tmp_path)
+
+
 # --- what a checkout alone lacks: a skip when absent, a failure under GROUNDSET_REQUIRE_ALL_TESTS
 
 #: set to 1 to make a test whose resource is missing fail instead of skipping (CI sets it)

@@ -10,15 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from groundset.core.cli import cli
+from tests.report_helpers import COPY, GOOD  # the mock model's outputs, one copied
 
-GOOD = (
-    "[question]: How much did IBM pay for Red Hat?\\n[answer]: IBM paid $190.00 per share in cash."
-)
-COPY = (
-    "[question]: What did IBM and Red Hat announce?\\n[answer]: IBM and Red Hat announced today"
-    " that they have closed the transaction under which IBM acquired all of the issued and"
-    " outstanding common shares of Red Hat"
-)
 BAD = "Sorry, no."
 #: the Red Hat acquisition document, four samples: the mock answers GOOD, COPY, BAD, GOOD
 ONE_DOCUMENT = ("--limit-documents", "1", "--samples", "4")
