@@ -5,6 +5,7 @@ again skips every batch already recorded and redoes at most the one in flight wh
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections import deque
@@ -230,20 +231,20 @@ def build_batch(
     params_json = as_json({k: v for k, v in vars(params).items() if k != "stop"} | {"stop": stop})
     rows, candidates, errors = [], [], 0
     for item, prompt, generation in zip(batch, prompts, generations, strict=True):
-        where = {
-            "batch_index": item.batch_index,
-            "sample_index": item.sample_index,
-            "prompt_id": prompt.prompt_id,
-            "generation": generation,
-            "params": params_json,
-        }
+        row = functools.partial(
+            candidate_row,
+            batch_index=item.batch_index,
+            sample_index=item.sample_index,
+            prompt_id=prompt.prompt_id,
+            generation=generation,
+            params=params_json,
+        )
         if generation.error is not None:
             errors += 1
-            cand = _error_candidate(run_id, item, generation)
-            rows.append(candidate_row(cand, candidate_index=0, **where))
+            rows.append(row(_error_candidate(run_id, item, generation), candidate_index=0))
         for index, cand in _candidates(run_id, item, generation, strategy):
             candidates.append(cand)
-            rows.append(candidate_row(cand, candidate_index=index, **where))
+            rows.append(row(cand, candidate_index=index))
     return BuiltBatch(batch, prompts, rows, candidates, errors)
 
 

@@ -138,10 +138,10 @@ _CAP = 5
 
 def totals(store: Store) -> tuple[int, int, int]:
     """Runs, candidates and scores in the store."""
-    row = store.db.execute(
+    row = store.query(
         "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM candidates),"
         " (SELECT count(*) FROM scores)"
-    ).fetchone()
+    ).rows[0]
     return int(row[0]), int(row[1]), int(row[2])
 
 
@@ -157,7 +157,7 @@ def check_store(store: Store) -> list[Problem]:
         problems.append(Problem("schema", len(pending), detail))
         return problems  # the other checks read columns those migrations add
     for check in CHECKS:
-        count = store.db.execute(f"SELECT count(*) FROM ({check.sql})").fetchone()[0]
+        count = store.query(f"SELECT count(*) FROM ({check.sql})").rows[0][0]
         if count:
             rows = store.db.execute(f"{check.sql} LIMIT {_CAP}").fetchall()
             example = ", ".join(str(r[0]) for r in rows) + (", ..." if count > _CAP else "")

@@ -104,10 +104,10 @@ def gather(store: Store, run_id: str, accepted_view: str = "accepted_default") -
     ).rows
     if not run:
         raise ConfigError(f"no run {run_id!r} in {store.path}: `groundset runs` lists them")
-    *header, validators_json, fields_json = run[0]
+    run_columns, validators_json, fields_json = run[0][:6], run[0][6], run[0][7]
     view = _accepted_source(accepted_view)
     totals = run_totals(store, run_id)
-    latency = store.query(  # RunReport's latency_median and latency_p95, in its order
+    latency_median, latency_p95 = store.query(
         "SELECT median(latency_s) FILTER (WHERE candidate_index = 0),"
         " quantile_cont(latency_s, 0.95) FILTER (WHERE candidate_index = 0)"
         " FROM candidates WHERE run_id = ?",
@@ -143,11 +143,18 @@ def gather(store: Store, run_id: str, accepted_view: str = "accepted_default") -
     best, worst = ranking[:RANKED], ranking[::-1][:RANKED]
     _add_details(store, [*best, *worst], json.loads(fields_json or "[]"))
     documents = _documents(store, run_id, view)
+    run_id_, name, status, strategy, model_id, created = run_columns
     return RunReport(
-        *header,
-        totals.prompt_tokens,
-        totals.completion_tokens,
-        *latency,
+        run_id=run_id_,
+        name=name,
+        status=status,
+        strategy=strategy,
+        model_id=model_id,
+        created=created,
+        prompt_tokens=totals.prompt_tokens,
+        completion_tokens=totals.completion_tokens,
+        latency_median=latency_median,
+        latency_p95=latency_p95,
         status_counts=dict(status_counts),
         parse_failures=[(r[0], r[1]) for r in reasons],
         accepted=accepted,
@@ -221,7 +228,7 @@ def _metric_range(info: MetricInfo, values: Sequence[float]) -> tuple[float, flo
         and math.isfinite(high)
         and 0 < high - low <= HUGE_SPAN
     )
-    if declared:
+    if declared and low is not None and high is not None:
         return float(low), float(high), False
     low, high = min(values), max(values)
     if high <= low:
