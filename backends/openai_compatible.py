@@ -11,17 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from groundset.backends.remote import (
+from groundset.core import BackendError, ConfigError, Generation, GenerationParams, Prompt, hookimpl
+from groundset.core.remote import (
     RemoteBackend,
     RemoteOptions,
     RetryableError,
+    scrub,
     status_error,
     tls_verify,
 )
-from groundset.core.errors import BackendError, ConfigError
-from groundset.core.hookspecs import hookimpl
-from groundset.core.records import Generation, GenerationParams, Prompt
-from groundset.core.secrets import scrub
 
 __all__ = ["OpenAIBackend", "OpenAIOptions", "openai_body"]
 

@@ -17,18 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from groundset.backends.remote import (
+from groundset.core import BackendError, ConfigError, Generation, GenerationParams, Prompt, hookimpl
+from groundset.core.remote import (
     FatalBackendError,
     RemoteBackend,
     RemoteOptions,
     RetryableError,
+    scrub,
     status_error,
     tls_verify,
 )
-from groundset.core.errors import BackendError, ConfigError
-from groundset.core.hookspecs import hookimpl
-from groundset.core.records import Generation, GenerationParams, Prompt
-from groundset.core.secrets import scrub
 
 __all__ = ["WatsonxBackend", "WatsonxOptions", "chat_params", "generation_params"]
 
@@ -233,7 +231,7 @@ class WatsonxBackend(RemoteBackend):
             return RetryableError(f"connection failed: {type(error).__name__}: {error}")
         response = getattr(error, "response", None)
         status = getattr(response, "status_code", None)
-        if isinstance(status, int):
+        if isinstance(status, int) and response is not None:
             retry_after = response.headers.get("retry-after")
             failure = status_error(status, _service_message(response), retry_after)
             if isinstance(failure, FatalBackendError):

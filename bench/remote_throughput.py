@@ -44,7 +44,7 @@ def _answer(prompt: str, body: dict) -> str:
 
 
 def _serve(kind: str, latency: float, ready: Any, stop: Any) -> None:
-    from groundset.backends.fake_servers import FakeOpenAIServer, FakeWatsonxServer
+    from groundset.core.testing.fake_servers import FakeOpenAIServer, FakeWatsonxServer
 
     if kind == "openai":
         server = FakeOpenAIServer(models=("bench",), latency_s=latency, responder=_answer)

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from groundset.core import Document, InputError, Loader, Register, hookimpl
-from groundset.core.dataset_files import json_lines
+from groundset.core import Document, InputError, Loader, Register, hookimpl, json_lines
 
 __all__ = ["JsonlLoader", "TextLoader"]
 
@@ -34,9 +33,9 @@ class JsonlLoader(Loader):
         except OSError as error:
             raise InputError(f"cannot read documents file {path}: {error.strerror}") from None
         with handle:
-            for number, record, error in json_lines(handle):
-                if error is not None:  # a documents file is all or nothing
-                    raise InputError(f"{path}:{number}: {error}")
+            for number, record, problem in json_lines(handle):
+                if problem is not None:  # a documents file is all or nothing
+                    raise InputError(f"{path}:{number}: {problem}")
                 assert record is not None
                 yield self._document(path, number, record)
 

@@ -108,7 +108,7 @@ def test_second_ctrl_c_stops_at_once_losing_nothing_committed(tmp_path, seed_doc
 def test_ctrl_c_twice_does_not_wait_for_requests_in_flight(tmp_path, seed_documents, env):
     """A server that takes 60 s to answer: the second Ctrl-C exits in about a second, not
     when the requests time out."""
-    from groundset.backends.fake_servers import FakeOpenAIServer
+    from groundset.core.testing.fake_servers import FakeOpenAIServer
 
     db = tmp_path / "s.duckdb"
     cfg = tmp_path / "remote.toml"

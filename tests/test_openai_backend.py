@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from groundset.backends.fake_servers import FakeOpenAIServer, Fault
 from groundset.backends.openai_compatible import OpenAIBackend, OpenAIOptions
 from groundset.core.cli import cli
 from groundset.core.errors import BackendError
 from groundset.core.records import GenerationParams, Prompt
 from groundset.core.store import Store
+from groundset.core.testing.fake_servers import FakeOpenAIServer, Fault
 
 GOOD = "[question]: How much did IBM pay for Red Hat?\n[answer]: IBM paid $190.00 per share."
 KEY = "sk-test-0123456789abcdef"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from groundset.backends.fake_servers import FakeOpenAIServer, FakeWatsonxServer, Fault
 from groundset.core.cli import cli
+from groundset.core.testing.fake_servers import FakeOpenAIServer, FakeWatsonxServer, Fault
 
 KEY = "gsk-LEAKCHECK-5f0e1d2c3b4a59687766554433221100"
 ANSWER = "[question]: How much did IBM pay?\n[answer]: IBM paid $190.00 per share."

@@ -1,6 +1,7 @@
 """The ``watsonx`` backend through the real ``ibm-watsonx-ai`` SDK, talking HTTPS to a fake
-watsonx.ai server on 127.0.0.1 (see ``groundset.backends.fake_servers`` for what the SDK asks of
-a server: an IAM token endpoint, the project, the model specs, text generation and chat).
+watsonx.ai server on 127.0.0.1 (see ``groundset.core.testing.fake_servers.watsonx`` and
+``watsonx_auth`` beside it for what the SDK asks of a server: an IAM token endpoint, the project,
+the model specs, text generation and chat).
 
 The SDK is never mocked: these tests check the requests it really sends and how each fault the
 server injects comes back through it."""
@@ -14,12 +15,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from groundset.backends.fake_servers import FakeWatsonxServer, Fault
 from groundset.backends.watsonx import WatsonxBackend, WatsonxOptions
 from groundset.core.cli import cli
 from groundset.core.errors import BackendError, ConfigError
 from groundset.core.records import GenerationParams, Prompt
 from groundset.core.store import Store
+from groundset.core.testing.fake_servers import FakeWatsonxServer, Fault
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "wx-test-key-0123456789"

@@ -17,9 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from groundset.core import ConfigError
+from groundset.core import ConfigError, DaemonThreadPool
 from groundset.core.quiet_loading import quiet_loading
-from groundset.core.threads import DaemonThreadPool
 
 __all__ = ["DEFAULT_NLI_MODEL", "NliModel", "default_nli_path", "nli_model"]
 

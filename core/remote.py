@@ -5,7 +5,16 @@ time per prompt, and a failure of one prompt recorded as that prompt's error, no
 A subclass implements :meth:`RemoteBackend.complete` for one prompt and raises
 :class:`RetryableError` for what may pass (429, 5xx, timeouts, dropped connections),
 :class:`FatalBackendError` for what no prompt will survive (bad credentials, unknown model), and
-anything else for what is wrong with this one prompt."""
+anything else for what is wrong with this one prompt.
+
+This module is public API for third-party backends, like :mod:`groundset.core`: what
+``__all__`` names is kept compatible. Besides the base class and its options, it holds the
+helpers a backend that does not fit :class:`RemoteBackend` can use alone
+(:class:`RetryPolicy`, :class:`RateLimiter`, :func:`parse_retry_after`, :func:`status_error`,
+:func:`tls_verify`) and the secrets helpers: :func:`scrub` takes secret values out of a message
+before it is raised or recorded, :func:`resolve_env` reads ``"$env:NAME"`` references (groundset
+already resolves those in a backend's own options table before building it). See "Writing a
+remote backend" in docs/writing-plugins.md."""
 
 from __future__ import annotations
 
@@ -22,10 +31,11 @@ from typing import Any, ClassVar
 from groundset.core.errors import BackendError, ConfigError, GroundsetWarning
 from groundset.core.interfaces import Backend
 from groundset.core.records import Generation, GenerationParams, Prompt
-from groundset.core.secrets import scrub
+from groundset.core.secrets import resolve_env, scrub
 from groundset.core.threads import DaemonThreadPool
 
 __all__ = [
+    "RETRYABLE_STATUSES",
     "FatalBackendError",
     "RateLimiter",
     "RemoteBackend",
@@ -34,6 +44,8 @@ __all__ = [
     "RetryableError",
     "UnauthorizedError",
     "parse_retry_after",
+    "resolve_env",
+    "scrub",
     "status_error",
     "tls_verify",
 ]
@@ -123,6 +135,7 @@ class RateLimiter:
         self._stamp = time.monotonic()
 
     def acquire(self) -> None:
+        """Wait until one more request may start (at once when ``rate`` is falsy)."""
         if not self.rate:
             return
         while True:
@@ -150,7 +163,12 @@ class RemoteOptions:
 
 class RemoteBackend(Backend):
     """One request per prompt, up to ``concurrency`` at once, in a pool that lives as long as
-    the backend; results come back in prompt order."""
+    the backend; results come back in prompt order.
+
+    A subclass sets ``backend_id``, ``Options`` (a subclass of :class:`RemoteOptions`) and
+    ``secret_options``, and implements :meth:`complete`; :meth:`connect`, :meth:`disconnect`
+    and :meth:`refresh_credentials` when it has a client or tokens. ``generate``, ``load`` and
+    ``close`` are the machinery: leave them be."""
 
     overlaps_validation: ClassVar[bool] = True
     operational_options: ClassVar[tuple[str, ...]] = tuple(
