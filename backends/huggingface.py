@@ -169,7 +169,8 @@ class HuggingFaceBackend(Backend):
         results: list[Generation | None] = [self._check(item, params) for item in encoded]
         todo = [i for i, result in enumerate(results) if result is None]
         if todo:
-            rows = [encoded[i] for i in todo]
+            # a prompt that could not be encoded has its error in results: todo are token ids
+            rows = [ids for i in todo if isinstance(ids := encoded[i], list)]
             for i, generation in zip(todo, self._run_batch(rows, params), strict=True):
                 results[i] = generation
         return [result for result in results if result is not None]

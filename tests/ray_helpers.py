@@ -229,8 +229,8 @@ class LoopbackCluster:
             if any(p.poll() is not None for p in self.starters):
                 break
             time.sleep(0.1)
-        logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in self.root.glob("*.log"))
-        raise RuntimeError(f"the loopback Ray cluster did not come up:\n{logs}")
+        tails = "\n".join(p.read_text(errors="replace")[-2000:] for p in self.root.glob("*.log"))
+        raise RuntimeError(f"the loopback Ray cluster did not come up:\n{tails}")
 
     def processes(self) -> set[int]:
         """Every live process this cluster started (node daemons and their workers)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from groundset.core import (
+    Backend,
     Candidate,
     GenerationParams,
     Metric,
@@ -95,7 +96,7 @@ class JudgeValidator(Validator):
 
     def __init__(self, options: JudgeOptions | None = None) -> None:
         super().__init__(options)
-        self._backend = None
+        self._backend: Backend | None = None
 
     def _prompt(self, candidate: Candidate) -> Prompt:
         text = self.options.rubric.format(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from groundset.core import (
+    Backend,
     Candidate,
     ConfigError,
     GenerationParams,
@@ -75,7 +76,7 @@ class RelevanceValidator(Validator):
                 f"validators.relevance.method: expected one of {', '.join(METHODS)},"
                 f" got {self.options.method!r}"
             )
-        self._backend = None
+        self._backend: Backend | None = None
 
     def score(self, candidates: Sequence[Candidate]) -> list[dict[str, float]]:
         model = embedder(self.options.model, self.options.device)
