@@ -1,6 +1,8 @@
 """Every command that records work batch by batch (``run`` on either engine, ``validate``,
-``score``) goes through one loop: a validator that fails on a batch is recorded and skipped, and
-a first Ctrl-C stops after the batch in flight, keeping what was committed."""
+``score``) goes through one loop: a validator that raises or breaks its declared ranges on a
+batch costs only its own scores for that batch (the failure is recorded per candidate, the
+command goes on, and the user chooses whether those candidates count as rejected, the default,
+or passed), and a first Ctrl-C stops after the batch in flight, keeping what was committed."""
 
 from __future__ import annotations
 
@@ -42,6 +44,16 @@ class StatefulFlaky(Flaky):
         pass
 
 
+class OutOfRange(Flaky):
+    """Breaks its contract on every batch: a share of 2."""
+
+    validator_id = "out_of_range"
+    metrics = (Metric("share", "a share", 0.0, 1.0),)
+
+    def score(self, candidates):
+        return [{"share": 2.0} for _ in candidates]
+
+
 class CtrlC(Validator):
     """Presses Ctrl-C once, while its first batch is being scored."""
 
@@ -59,7 +71,7 @@ class CtrlC(Validator):
 class Plugin:
     @hookimpl
     def register_validators(self, register):
-        for validator in (Flaky, StatefulFlaky, CtrlC):
+        for validator in (Flaky, StatefulFlaky, OutOfRange, CtrlC):
             register(validator)
 
 
@@ -91,9 +103,9 @@ def _data_file(tmp_path: Path, n: int = 6) -> Path:
     return path
 
 
-def _run(config: Path, db: Path, validators: str):
+def _run(config: Path, db: Path, validators: str, *args: str):
     return invoke("run", config, "--db", db, "--no-progress", "--validators", validators,
-                  "--limit-documents", "3", "--samples", "2")  # fmt: skip
+                  "--limit-documents", "3", "--samples", "2", *args)  # fmt: skip
 
 
 def _command(kind: str, tmp_path: Path, write_config, validator: str):
@@ -110,6 +122,35 @@ def _command(kind: str, tmp_path: Path, write_config, validator: str):
     assert _run(config, db, "format").exit_code == 0
     return invoke("validate", "--run", "test", "--db", db, "--no-progress", "--validators",
                   validator, "--batch-size", "2"), db  # fmt: skip
+
+
+def test_fail_open_lets_the_candidates_a_validator_failed_on_pass(
+    tmp_path, write_config, mock_backend
+):
+    config = write_config()
+    db = tmp_path / "s.duckdb"
+    result = _run(config, db, "format,flaky", "--set", "run.on_validator_error=fail_open")
+    assert result.exit_code == 0, result.output
+    assert "validator flaky failed on 1 batch(es): their candidates count as passed" in (
+        result.output
+    )
+    assert rows(db, "SELECT DISTINCT fail_closed FROM validator_failures") == [(False,)]
+    in_failed_batch = "SELECT count(*) FROM accepted_default WHERE batch_index = 1"
+    assert rows(db, in_failed_batch)[0][0] > 0
+
+
+def test_a_score_outside_the_declared_range_is_a_failure_naming_the_plugin(
+    tmp_path, write_config, mock_backend
+):
+    result = _run(write_config(), tmp_path / "s.duckdb", "format,out_of_range")
+    assert result.exit_code == 0, result.output
+    errors = rows(tmp_path / "s.duckdb", "SELECT DISTINCT error FROM validator_failures")
+    assert errors == [(
+        "PluginError: validator 'out_of_range' returned share = 2.0, outside its declared range"
+        " [0.0, 1.0]",
+    )]  # fmt: skip
+    scored = "SELECT count(*) FROM scores WHERE validator = 'out_of_range'"
+    assert rows(tmp_path / "s.duckdb", scored) == [(0,)]
 
 
 @pytest.mark.parametrize("kind", ["run", "validate", "score"])

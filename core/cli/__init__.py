@@ -54,19 +54,12 @@ def cli() -> None:
 def _add_commands() -> None:
     from groundset.core.cli import analysis, data, plugins, report, run, score, validate
 
-    cli.add_command(run.run)
-    cli.add_command(data.runs)
-    cli.add_command(data.sql)
-    cli.add_command(data.check)
-    cli.add_command(data.export)
-    cli.add_command(analysis.accept)
-    cli.add_command(analysis.sweep_command)
-    cli.add_command(analysis.compare)
-    cli.add_command(report.report)
-    cli.add_command(plugins.plugins)
-    cli.add_command(plugins.plugin_group)
-    cli.add_command(validate.validate)
-    cli.add_command(score.score)
+    for command in (
+        run.run, data.runs, data.sql, data.check, data.export, analysis.accept,
+        analysis.sweep_command, analysis.compare, report.report, plugins.plugins,
+        plugins.plugin_group, validate.validate, score.score,
+    ):  # fmt: skip
+        cli.add_command(command)
 
 
 _add_commands()

@@ -14,73 +14,20 @@ counts), clipped, and flipped when lower is better; then by candidate id."""
 
 from __future__ import annotations
 
-from groundset.core.report.charts import (
-    TOP_REASONS,
-    svg_hbars,
-    svg_histogram,
-    svg_parse_failures,
-    svg_sweep,
-    svg_yield,
-)
-from groundset.core.report.formatting import e
-from groundset.core.report.model import (
-    BINS,
-    MetricInfo,
-    MetricStats,
-    RankedCandidate,
-    RunReport,
-    Sweep,
-)
-from groundset.core.report.page import (
-    CHECK_SCRIPT,
-    CSS,
-    FIELD_CHARS,
-    check_html_path,
-    render_html,
-    write_html,
-)
-from groundset.core.report.stats import (
-    EXCERPT_CHARS,
-    HUGE_SPAN,
-    POLICY_PREFIX,
-    RANKED,
-    SWEEP_POINTS,
-    TOP_DOCUMENTS,
-    check_accepted_view,
-    gather,
-)
-from groundset.core.report.text import SPARK, TERMINAL_REASONS, render_text, sparkline
+from groundset.core.report.model import BINS, RunReport
+from groundset.core.report.page import check_html_path, render_html, write_html
+from groundset.core.report.stats import EXCERPT_CHARS, POLICY_PREFIX, check_accepted_view, gather
+from groundset.core.report.text import render_text
 
 __all__ = [
     "BINS",
-    "CHECK_SCRIPT",
-    "CSS",
     "EXCERPT_CHARS",
-    "FIELD_CHARS",
-    "HUGE_SPAN",
     "POLICY_PREFIX",
-    "RANKED",
-    "SPARK",
-    "SWEEP_POINTS",
-    "TERMINAL_REASONS",
-    "TOP_DOCUMENTS",
-    "TOP_REASONS",
-    "MetricInfo",
-    "MetricStats",
-    "RankedCandidate",
     "RunReport",
-    "Sweep",
     "check_accepted_view",
     "check_html_path",
-    "e",
     "gather",
     "render_html",
     "render_text",
-    "sparkline",
-    "svg_hbars",
-    "svg_histogram",
-    "svg_parse_failures",
-    "svg_sweep",
-    "svg_yield",
     "write_html",
 ]

@@ -10,34 +10,10 @@ package (which the pytest plugin does in every test session) starts no server ma
 
 from __future__ import annotations
 
-from groundset.core.testing.contracts import (
-    check_backend,
-    check_strategy,
-    check_validator,
-    sample_candidates,
-)
-from groundset.core.testing.mock import (
-    MAX_DELAY_S,
-    MOCK_BACKEND_PLUGIN,
-    MockBackend,
-    MockBackendPlugin,
-    MockOptions,
-    install_mock_backend,
-    registered_plugin,
-    temporary_store,
-)
+# the kit is one namespace: each module's ``__all__`` is re-exported whole, so a name added there
+# is public here too
+from groundset.core.testing import contracts, mock
+from groundset.core.testing.contracts import *  # noqa: F403
+from groundset.core.testing.mock import *  # noqa: F403
 
-__all__ = [
-    "MAX_DELAY_S",
-    "MOCK_BACKEND_PLUGIN",
-    "MockBackend",
-    "MockBackendPlugin",
-    "MockOptions",
-    "check_backend",
-    "check_strategy",
-    "check_validator",
-    "install_mock_backend",
-    "registered_plugin",
-    "sample_candidates",
-    "temporary_store",
-]
+__all__ = [*contracts.__all__, *mock.__all__]
