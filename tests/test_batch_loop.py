@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ from groundset.core import Metric, Validator, hookimpl
 from groundset.core.cli import cli
 from groundset.core.store import Store
 from groundset.core.testing import registered_plugin
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class Flaky(Validator):
@@ -211,25 +215,37 @@ def test_a_first_ctrl_c_stops_every_command_after_the_batch_in_flight(
     assert rows(db, "SELECT status FROM runs") == [("complete",)]
 
 
-def test_the_ray_driver_records_a_failing_validator_and_goes_on(
-    tmp_path, write_config, mock_backend
-):
-    pytest.importorskip("ray")
+def ray_run(config_path: str, db: str) -> None:
+    """A run of the Ray engine with a validator that fails on the driver, printing the batches'
+    failed validators. Run in a process of its own: a second private Ray session in the test
+    process leaves Ray Data state that the Ray engine's worker-killing test trips on."""
     from groundset.core.runner import prepare_run, start_run
     from groundset.core.settings import load_config, settings_from_config
+    from groundset.core.testing import MockBackendPlugin
 
-    db = tmp_path / "s.duckdb"
-    config = load_config(str(write_config()))
+    config = load_config(config_path)
     config["run"] |= {"validators": ["format", "stateful_flaky"], "limit_documents": 3,
                       "samples_per_document": 2}  # fmt: skip
     config["ray"] = {"generate_num_cpus": 0.5, "validate_num_cpus": 0.5, "window_batches": 2}
-    prepared = prepare_run(settings_from_config(config, "cfg.toml", tmp_path))
-    with Store(db) as store:
-        summary = start_run(prepared, store, engine="ray")
-    assert summary.candidates == 6
-    assert [b.failed_validators for b in summary.batches] == [[], ["stateful_flaky"], []]
+    with registered_plugin(Plugin(), "batch-loop-test"), \
+            registered_plugin(MockBackendPlugin(), "mock-backend"):  # fmt: skip
+        prepared = prepare_run(settings_from_config(config, config_path, Path(db).parent))
+        with Store(db) as store:
+            summary = start_run(prepared, store, engine="ray")
+    print(json.dumps([b.failed_validators for b in summary.batches]))
+
+
+def test_the_ray_driver_records_a_failing_validator_and_goes_on(tmp_path, write_config):
+    pytest.importorskip("ray")
+    db = tmp_path / "s.duckdb"
+    script = (
+        f"from tests.test_batch_loop import ray_run; ray_run({str(write_config())!r}, {str(db)!r})"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=600, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == [[], ["stateful_flaky"], []]
     assert rows(db, "SELECT count(*), bool_and(fail_closed) FROM validator_failures") == [(2, True)]
-    assert rows(
-        db, "SELECT count(DISTINCT candidate_id) FROM scores WHERE validator = 'format'"
-    ) == [(6,)]
+    formatted = "SELECT count(DISTINCT candidate_id) FROM scores WHERE validator = 'format'"
+    assert rows(db, formatted) == [(6,)]
     assert rows(db, "SELECT status FROM runs") == [("complete",)]
