@@ -1,4 +1,5 @@
-"""Pieces every command shares: the --db option and loading plugins with their warnings."""
+"""Pieces every command shares: the --db option, loading plugins with their warnings, graceful
+Ctrl-C, and the lines a scoring command ends with (failed validators, pass rates, accepted)."""
 
 from __future__ import annotations
 
