@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from groundset.core.labels import ASPECTS
 from groundset.core.migrations import pending_migrations
 from groundset.core.store import Store
 
@@ -59,12 +60,24 @@ CHECKS: tuple[Check, ...] = (
     _orphans("score_details", "candidate_id", "candidates"),
     _orphans("validator_failures", "candidate_id", "candidates"),
     _orphans("policy_results", "candidate_id", "candidates"),
+    _orphans("labels", "candidate_id", "candidates"),
     _orphans("exports", "run_id", "runs"),
     Check(
         "scores.run_id",
         "a score belongs to the run of its candidate",
         "SELECT s.candidate_id FROM scores s JOIN candidates c USING (candidate_id)"
         " WHERE s.run_id <> c.run_id",
+    ),
+    Check(
+        "labels.run_id",
+        "a label belongs to the run of its candidate",
+        "SELECT l.candidate_id FROM labels l JOIN candidates c USING (candidate_id)"
+        " WHERE l.run_id <> c.run_id",
+    ),
+    Check(
+        "label aspect",
+        f"a label's aspect is one of {', '.join(ASPECTS)}",
+        f"SELECT candidate_id || ' ' || aspect FROM labels WHERE aspect NOT IN ({_in(ASPECTS)})",
     ),
     Check(
         "policy_results -> policies",

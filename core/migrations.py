@@ -260,6 +260,35 @@ def m006_fast_latest_scores(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m007_labels(db: duckdb.DuckDBPyConnection) -> None:
+    """People's verdicts on candidates: 1 (good) or 0 (bad) per aspect (``overall``,
+    ``grounded``, ``relevant``, ``well_formed``), by labeller, with where each came from. Labels
+    are never updated: a new one is added, and ``latest_labels`` keeps the newest per
+    (candidate, aspect, labeller), in the order they were recorded (``seq``)."""
+    db.execute(
+        """
+        CREATE SEQUENCE labels_seq;
+        CREATE TABLE labels (
+            seq BIGINT PRIMARY KEY DEFAULT nextval('labels_seq'),
+            candidate_id VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL,
+            aspect VARCHAR NOT NULL DEFAULT 'overall',
+            value INTEGER NOT NULL CHECK (value IN (0, 1)),
+            labeller VARCHAR NOT NULL,
+            note VARCHAR,
+            source VARCHAR NOT NULL,
+            origin VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE VIEW latest_labels AS
+        SELECT * EXCLUDE (seq) FROM labels
+        QUALIFY row_number() OVER (
+            PARTITION BY candidate_id, aspect, labeller ORDER BY seq DESC) = 1;
+        """
+    )
+
+
 def _groundset_version() -> str:
     try:
         return importlib.metadata.version("groundset")

@@ -21,6 +21,7 @@ __all__ = [
     "document_row",
     "export_row",
     "failure_row",
+    "label_row",
     "metric_rows",
     "prompt_row",
     "run_row",
@@ -209,4 +210,29 @@ def export_row(
         "policy_version": policy_version,
         "sha256": sha256,
         "provenance": provenance,
+    }
+
+
+def label_row(
+    candidate_id: str,
+    run_id: str,
+    value: int,
+    *,
+    aspect: str,
+    labeller: str,
+    source: str,
+    origin: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """A person's verdict on a candidate (1 good, 0 bad): ``source`` says how it arrived
+    (``review``, ``import``, ``score``) and ``origin`` where from (a file and line)."""
+    return {
+        "candidate_id": candidate_id,
+        "run_id": run_id,
+        "aspect": aspect,
+        "value": value,
+        "labeller": labeller,
+        "note": note,
+        "source": source,
+        "origin": origin,
     }

@@ -17,13 +17,21 @@ from groundset.core.batch_loop import record_batches
 from groundset.core.dataset_files import Row, detect_format, read_rows
 from groundset.core.errors import InputError
 from groundset.core.interfaces import Validator
+from groundset.core.labels import default_labeller, label_value
 from groundset.core.records import Candidate, Document, content_hash
 from groundset.core.rescoring import rescore_run
-from groundset.core.rows import candidate_row, document_row, run_row
+from groundset.core.rows import candidate_row, document_row, label_row, run_row
 from groundset.core.scoring import BatchScores, declarations
 from groundset.core.store import Store
 
-__all__ = ["FieldMap", "ScoreSummary", "check_mapping", "read_dataset", "score_file"]
+__all__ = [
+    "FieldMap",
+    "ScoreSummary",
+    "check_mapping",
+    "read_dataset",
+    "read_row_labels",
+    "score_file",
+]
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,24 @@ def _batches(items: Iterator[Candidate], size: int) -> Iterator[list[Candidate]]
         yield batch
 
 
+def read_row_labels(path: Path, rows: Sequence[Row], column: str) -> dict[int, int]:
+    """Row number -> label (1/0) from ``column`` (``--label-field``), checked before any store is
+    touched: a value that is not a label refuses the file, naming its line; a row without one
+    is simply unlabelled."""
+    if not any(row is not None and column in row for _, row, _ in rows):
+        raise InputError(f"{path}: no row has the field {column!r} (--label-field)")
+    labels = {}
+    for number, row, _ in rows:
+        raw = None if row is None else row.get(column)
+        if raw is None or raw == "":
+            continue
+        value = label_value(raw)
+        if value is None:
+            raise InputError(f"{path}:{number}: label {raw!r} is not 1/0 (or good/bad)")
+        labels[number] = value
+    return labels
+
+
 def read_dataset(path: Path, fields: FieldMap, fmt: str | None = None) -> list[Row]:
     """Every row of ``path``, checked against the mapping before any store is touched."""
     rows = list(read_rows(path, fmt))
@@ -153,13 +179,16 @@ def score_file(
     batch_size: int = 32,
     on_batch: Callable[[int], None] | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    labels: dict[int, int] | None = None,
+    labeller: str | None = None,
 ) -> ScoreSummary:
     """Record and score every row of ``path`` (``rows``: as ``read_dataset`` read them); the
     same file and mapping resume the same run.
     ``on_plan(rows, already_recorded)`` is called once the file is read, before any scoring, so
     a progress bar can show a total; ``on_batch(rows)`` after every recorded batch. A resumed
     run with validators new to it calls ``on_plan`` once more, for the (row, validator)
-    pairs of its re-scoring pass."""
+    pairs of its re-scoring pass. ``labels`` (row number -> 1/0, from ``read_row_labels``) are
+    recorded by ``labeller`` with their rows, in the same transaction."""
     fmt = fmt or detect_format(path)
     identity = {"file": str(path.resolve()), "sha256": _sha256(path), "format": fmt,
                 "fields": vars(fields), "model_id": model_id}  # fmt: skip
@@ -181,6 +210,15 @@ def score_file(
         on_plan(len(rows), len(done.intersection(order)))
     todo = (c for c in candidates if c.work_id not in done)
 
+    def row_labels(batch: list[Candidate]) -> list[dict[str, Any]]:
+        numbers = ((c, order[c.work_id][1]) for c in batch)
+        who = labeller or default_labeller()
+        return [
+            label_row(c.candidate_id, run_id, (labels or {})[n], aspect="overall", labeller=who,
+                      source="score", origin=f"{path}:{n}")
+            for c, n in numbers if n in (labels or {})
+        ]  # fmt: skip
+
     def record(batch: list[Candidate]) -> int:
         rows = [
             candidate_row(c, candidate_index=0, batch_index=order[c.work_id][0] // batch_size,
@@ -190,7 +228,7 @@ def score_file(
         scored = BatchScores().add(validators, batch, fail_closed=True)
         documents = [document_row(c.document) for c in batch]
         store.record_batch(run_id, documents, [], rows, scored.scores, scored.details,
-                           scored.failures)  # fmt: skip
+                           scored.failures, labels=row_labels(batch))  # fmt: skip
         summary.failed.update(scored.failed_validators)
         return len(batch)
 

@@ -307,6 +307,7 @@ class Store:
         failures: list[dict[str, Any]] | None = None,
         *,
         replace_errors: bool = True,
+        labels: list[dict[str, Any]] | None = None,
     ) -> None:
         """Everything one batch produced, in one transaction: all of it lands or none does.
         Rows of earlier failed attempts at the same prompts are replaced, never duplicated
@@ -324,6 +325,8 @@ class Store:
             self._insert_new("prompts", "prompt_id", prompts)
             self._insert("candidates", pa.Table.from_pylist(candidates))
             self._insert_scored(scores, details, failures)
+            if labels:  # a labelled dataset's labels, with its rows (``groundset score``)
+                self._insert("labels", pa.Table.from_pylist(labels))
             now = time.monotonic()
             if now - self._touched.get(run_id, -TOUCH_EVERY_S) >= TOUCH_EVERY_S:
                 db.execute(
@@ -367,6 +370,12 @@ class Store:
                 "UPDATE runs SET validators = ?, updated_at = current_timestamp WHERE run_id = ?",
                 [as_json(merged), run_id],
             )
+
+    def record_labels(self, labels: list[dict[str, Any]]) -> None:
+        """Labels (``rows.label_row``), all or none, in the order given."""
+        if labels:
+            with self._transaction():
+                self._insert("labels", pa.Table.from_pylist(labels))
 
     def record_policy(
         self, policy: str, version: str, definition: str, run_id: str, results: pa.Table

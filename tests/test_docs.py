@@ -158,6 +158,15 @@ def cookbook_store(tmp_path_factory) -> Path:
         from groundset.validators.overlap import OverlapValidator
 
         rescore_run(store, run_id, [OverlapValidator(OverlapValidator.Options(lowercase=False))])
+        # two people's labels, one relabelled, as `groundset labels import` records them
+        from groundset.core.rows import label_row
+
+        ids = [r[0] for r in store.query("SELECT candidate_id FROM candidates LIMIT 3").rows]
+        store.record_labels(
+            [label_row(c, run_id, i % 2, aspect="overall", labeller=who, source="import")
+             for i, c in enumerate(ids) for who in ("ann", "bob")]
+            + [label_row(ids[0], run_id, 1, aspect="overall", labeller="ann", source="import")]
+        )  # fmt: skip
     exported = CliRunner().invoke(
         cli, ["export", "--db", str(db), "-o", str(root / "qa.jsonl"), "--policy", "lenient"]
     )

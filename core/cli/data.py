@@ -56,9 +56,10 @@ def sql(query: str, db: str | None, fmt: str) -> None:
     """Run a read-only SQL QUERY against the store.
 
     Tables: runs, documents, prompts, candidates, scores, score_details, metrics,
-    validator_failures, policies, policy_results, rescored, exports. Views: candidate_scores
-    (one row per candidate, one column per metric), latest_scores, validator_results,
-    default_failures, accepted_default, accepted. docs/sql-cookbook.md has worked queries."""
+    validator_failures, policies, policy_results, rescored, exports, labels. Views:
+    candidate_scores (one row per candidate, one column per metric), latest_scores,
+    validator_results, default_failures, accepted_default, accepted, latest_labels.
+    docs/sql-cookbook.md has worked queries."""
     with Store(db or DEFAULT_DB, read_only=True) as store:
         result = store.query(query)
     click.echo(render(result.columns, result.rows, fmt))

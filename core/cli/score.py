@@ -12,7 +12,13 @@ from groundset.core.cli.common import db_option, echo_outcome, graceful, plugins
 from groundset.core.dataset_files import FORMATS
 from groundset.core.errors import ConfigError
 from groundset.core.factory import create_plugin
-from groundset.core.score_file import FieldMap, ScoreSummary, read_dataset, score_file
+from groundset.core.score_file import (
+    FieldMap,
+    ScoreSummary,
+    read_dataset,
+    read_row_labels,
+    score_file,
+)
 from groundset.core.settings import apply_override
 from groundset.core.store import DEFAULT_DB, Store
 
@@ -72,6 +78,12 @@ def _validators(names: str | None, with_question: bool, assignments: tuple[str, 
     metavar="KEY=VALUE",
     help="Set a validator option, e.g. --set validators.grounding_nli.device=cpu",
 )
+@click.option(
+    "--label-field",
+    help="Column of a human label (1/0, true/false or good/bad) to record with each row:"
+    " the ground truth validators are measured against",
+)
+@click.option("--labeller", help="Who labelled the --label-field [default: your login name]")
 @click.option("--name", help="Run name [default: the file's name]")
 @click.option(
     "--model-id",
@@ -91,6 +103,8 @@ def score(
     answer_field: str,
     validators: str | None,
     assignments: tuple[str, ...],
+    label_field: str | None,
+    labeller: str | None,
     name: str | None,
     model_id: str,
     batch_size: int,
@@ -119,6 +133,7 @@ def score(
                          disable=not progress, dynamic_ncols=True))  # fmt: skip
 
     rows = read_dataset(file, fields, fmt)  # a mistake in the file or the mapping: no store yet
+    labels = read_row_labels(file, rows, label_field) if label_field else None
     with Store(db or DEFAULT_DB) as store:
         try:
             summary = score_file(
@@ -133,11 +148,18 @@ def score(
                 batch_size=batch_size,
                 on_batch=lambda rows: bars[-1].update(rows),
                 on_plan=plan,
+                labels=labels,
+                labeller=labeller,
             )
         finally:
             for bar in bars:
                 bar.close()
         _report(store, summary)
+        if labels is not None:
+            labelled = store.query(
+                "SELECT count(*) FROM latest_labels WHERE run_id = ?", [summary.run_id]
+            ).rows[0][0]
+            click.echo(f"  labelled candidates: {labelled} (groundset labels export -o FILE)")
 
 
 def _report(store: Store, summary: ScoreSummary) -> None:
