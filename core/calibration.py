@@ -1,0 +1,281 @@
+"""How good each metric is on the user's own labelled candidates, and where its threshold should
+be: AUROC, and precision, recall and balanced accuracy at the metric's default threshold and at
+a recommended one, each with a bootstrap 95 % interval.
+
+The recommended threshold is the loosest whose precision stays at or above the target at the
+interval's lower bound: a user who exports at it can say "at least P of these are good" with the
+confidence the interval carries. The bootstrap resamples labelled candidates with replacement
+(counts drawn from a multinomial), and one cumulative sum over the candidates in score order gives
+every threshold's figures for a resample at once, so a thousand resamples over thousands of
+labels take well under a second."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from groundset.core.errors import InputError
+from groundset.core.store import Store
+
+__all__ = [
+    "MIN_LABELS",
+    "Calibration",
+    "Estimate",
+    "MetricCalibration",
+    "ThresholdFigures",
+    "calibrate",
+]
+
+#: fewer labelled candidates than this give intervals too wide to choose anything by
+MIN_LABELS = 20
+RESAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A figure and its bootstrap 95 % interval (None where it is undefined, e.g. precision
+    when nothing passes)."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class ThresholdFigures:
+    threshold: float
+    passed: int
+    precision: Estimate
+    recall: Estimate
+    balanced_accuracy: Estimate
+
+
+@dataclass(frozen=True)
+class MetricCalibration:
+    metric: str
+    higher_is_better: bool
+    labelled: int
+    good: int
+    auroc: Estimate
+    default: ThresholdFigures | None
+    recommended: ThresholdFigures | None
+    #: why there is no recommendation, and what would give one
+    advice: str | None = None
+
+
+@dataclass
+class Calibration:
+    run_ids: list[str]
+    aspect: str
+    target_precision: float
+    labelled: int
+    good: int
+    #: candidates left out because their labellers disagree evenly
+    ties: int
+    metrics: list[MetricCalibration] = field(default_factory=list)
+
+
+def _labels(store: Store, run_ids: list[str], aspect: str) -> tuple[dict[str, int], int]:
+    """Candidate -> its label: the majority of its labellers' latest labels (even splits are
+    left out, and counted)."""
+    rows = store.query(
+        "SELECT candidate_id, avg(value) FROM latest_labels"
+        " WHERE list_contains(?, run_id) AND aspect = ? GROUP BY candidate_id",
+        [run_ids, aspect],
+    ).rows
+    labels = {cid: int(mean > 0.5) for cid, mean in rows if mean != 0.5}
+    return labels, len(rows) - len(labels)
+
+
+def _scores(store: Store, run_ids: list[str], ids: list[str]) -> dict[str, dict[str, float]]:
+    """metric -> candidate -> its latest score, for the labelled candidates."""
+    rows = store.query(
+        "SELECT validator || '.' || metric, candidate_id, value FROM latest_scores"
+        " WHERE list_contains(?, run_id) AND list_contains(?, candidate_id)"
+        " AND value IS NOT NULL",
+        [run_ids, ids],
+    ).rows
+    found: dict[str, dict[str, float]] = {}
+    for metric, cid, value in rows:
+        found.setdefault(metric, {})[cid] = float(value)
+    return found
+
+
+def calibrate(
+    store: Store,
+    run_ids: Sequence[str],
+    aspect: str = "overall",
+    target_precision: float = 0.9,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> Calibration:
+    """Every metric of the runs, measured on their labelled candidates."""
+    import numpy as np
+
+    runs = list(run_ids)
+    labels, ties = _labels(store, runs, aspect)
+    good = sum(labels.values())
+    if len(labels) < MIN_LABELS or good in (0, len(labels)):
+        have = f"{len(labels)} labelled candidates ({good} good, {len(labels) - good} bad)"
+        raise InputError(
+            f"calibrate needs at least {MIN_LABELS} labelled candidates of both kinds for"
+            f" aspect {aspect!r}; the runs have {have}: `groundset labels import` adds more"
+        )
+    result = Calibration(runs, aspect, target_precision, len(labels), good, ties)
+    declared = {
+        f"{v}.{m}": (bool(hib), thr)
+        for v, m, hib, thr in store.query(
+            "SELECT validator, metric, higher_is_better, default_threshold FROM metrics"
+        ).rows
+    }
+    rng = np.random.default_rng(seed)
+    for metric, values in sorted(_scores(store, runs, sorted(labels)).items()):
+        higher, default = declared.get(metric, (True, None))
+        # resampled in score order, not id order: ids hash the run's identity (its file's path,
+        # say), and the same labels and scores must give the same intervals wherever they are
+        ids = sorted(values, key=lambda c: (values[c], labels[c], c))
+        y = np.array([labels[c] for c in ids], dtype=float)
+        x = np.array([values[c] for c in ids], dtype=float)
+        if len(ids) < MIN_LABELS or y.sum() in (0, len(ids)):
+            continue  # too few of this metric's candidates are labelled to say anything
+        counts = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=resamples)
+        result.metrics.append(_metric(metric, higher, default, x, y, counts, target_precision))
+    return result
+
+
+def _metric(
+    metric: str,
+    higher: bool,
+    default: float | None,
+    x: Any,
+    y: Any,
+    counts: Any,
+    target: float,
+) -> MetricCalibration:
+    import numpy as np
+
+    sign = 1.0 if higher else -1.0
+    order = np.argsort(-sign * x, kind="stable")  # the most trusted first
+    xs, ys, cs = x[order], y[order], counts[:, order]
+    # a threshold passes a prefix of this order: the end of each run of equal values
+    ends = np.flatnonzero(np.r_[xs[1:] != xs[:-1], True])
+    sweep = _Sweep(xs, ys, cs, ends)
+    default_figures = None
+    if default is not None:
+        passing = int(np.sum(sign * x >= sign * default))
+        default_figures = sweep.at_prefix(passing, float(default))
+    recommended, advice = sweep.recommend(target)
+    return MetricCalibration(
+        metric, higher, len(y), int(y.sum()), _auroc(sign * x, y, counts),
+        default_figures, recommended, advice,
+    )  # fmt: skip
+
+
+class _Sweep:
+    """Cumulative true positives and passes along the score order, for the sample and for every
+    resample: a threshold's figures are one column of these."""
+
+    def __init__(self, xs: Any, ys: Any, cs: Any, ends: Any) -> None:
+        import numpy as np
+
+        self.xs, self.ends, self.n = xs, ends, len(ys)
+        self.tp = np.cumsum(ys)
+        self.passed = np.arange(1, len(ys) + 1)
+        self.positives = ys.sum()
+        self.boot_tp = np.cumsum(cs * ys, axis=1)
+        self.boot_passed = np.cumsum(cs, axis=1)
+        self.boot_positives = self.boot_tp[:, -1]
+        self.boot_total = cs.sum(axis=1)
+
+    def at_prefix(self, passing: int, threshold: float) -> ThresholdFigures:
+        """Figures for the threshold that passes the first ``passing`` candidates."""
+        import numpy as np
+
+        if passing == 0:
+            none = Estimate(None, None, None)
+            ba = _estimate(0.5, np.full(len(self.boot_total), 0.5))
+            return ThresholdFigures(threshold, 0, none, Estimate(0.0, 0.0, 0.0), ba)
+        i = passing - 1
+        tp, passed = self.tp[i], self.passed[i]
+        negatives = self.n - self.positives
+        bt, bp = self.boot_tp[:, i], self.boot_passed[:, i]
+        bneg = self.boot_total - self.boot_positives
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = _estimate(tp / passed, bt / bp)
+            tpr, btpr = tp / self.positives, bt / self.boot_positives
+            tnr, btnr = (negatives - (passed - tp)) / negatives, (bneg - (bp - bt)) / bneg
+            recall = _estimate(tpr, btpr)
+            balanced = _estimate((tpr + tnr) / 2, (btpr + btnr) / 2)
+        return ThresholdFigures(threshold, int(passed), precision, recall, balanced)
+
+    def recommend(self, target: float) -> tuple[ThresholdFigures | None, str | None]:
+        """The loosest threshold whose precision's lower bound is at least ``target``."""
+        import numpy as np
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lows = np.nanpercentile(self.boot_tp[:, self.ends] / self.boot_passed[:, self.ends],
+                                    2.5, axis=0)  # fmt: skip
+        meeting = np.flatnonzero(lows >= target)
+        if len(meeting):
+            end = int(self.ends[meeting[-1]])
+            return self.at_prefix(end + 1, float(self.xs[end])), None
+        return None, self._advice(target)
+
+    def _advice(self, target: float) -> str:
+        """Why no threshold qualifies, and roughly how many labels would let one."""
+        import numpy as np
+
+        points = self.tp[self.ends] / self.passed[self.ends]
+        reaching = np.flatnonzero(points >= target)
+        best = int(reaching[-1]) if len(reaching) else int(np.argmax(points))  # the loosest
+        point = float(points[best])
+        if point < target:
+            return (
+                f"no threshold reaches precision {target:g} on these labels (the best is"
+                f" {point:.2f}): more labels will not change that much"
+            )
+        figures = self.at_prefix(int(self.ends[best]) + 1, float(self.xs[self.ends[best]]))
+        low = figures.precision.low if figures.precision.low is not None else 0.0
+        margin, half = point - target, point - low
+        needed = int(np.ceil(self.n * (half / margin) ** 2)) if margin > 0 else None
+        more = f"about {needed} labelled candidates" if needed else "many more labels"
+        return (
+            f"precision {point:.2f} at {figures.threshold:g}, but its interval reaches down to"
+            f" {low:.2f}: {more} would narrow it enough to recommend a threshold for {target:g}"
+        )
+
+
+def _estimate(point: float, boot: Any) -> Estimate:
+    import numpy as np
+
+    finite = boot[np.isfinite(boot)]
+    if not np.isfinite(point):
+        return Estimate(None, None, None)
+    if not len(finite):
+        return Estimate(float(point), None, None)
+    low, high = np.percentile(finite, [2.5, 97.5])
+    return Estimate(float(point), float(low), float(high))
+
+
+def _auroc(x: Any, y: Any, counts: Any) -> Estimate:
+    """Probability that a good candidate outscores a bad one (ties count half), by ranks, with
+    the resamples' figures from their counts as weights."""
+    import numpy as np
+
+    order = np.argsort(x, kind="stable")
+    xs, ys, cs = x[order], y[order], counts[:, order]
+    starts = np.searchsorted(xs, xs, side="left")
+    stops = np.searchsorted(xs, xs, side="right")
+
+    def auc(weights: Any) -> Any:
+        negatives = weights * (1 - ys)
+        below = np.concatenate([np.zeros((len(weights), 1)), np.cumsum(negatives, axis=1)], 1)
+        # the weight of bad candidates each one outscores, ties counting half
+        beats = below[:, starts] + 0.5 * (below[:, stops] - below[:, starts])
+        positives = weights * ys
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (positives * beats).sum(axis=1) / (positives.sum(1) * negatives.sum(1))
+
+    point = float(auc(np.ones((1, len(ys))))[0])
+    return _estimate(point, auc(cs))

@@ -1,0 +1,92 @@
+"""``groundset calibrate``: how good each metric is on the user's labelled candidates, and the
+threshold that keeps precision at a target, with intervals."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import click
+
+from groundset.core.calibration import Calibration, Estimate, MetricCalibration, ThresholdFigures
+from groundset.core.cli.common import counted, db_option
+from groundset.core.labels import ASPECTS
+from groundset.core.store import DEFAULT_DB, Store
+
+__all__ = ["calibrate_command"]
+
+
+@click.command("calibrate")
+@click.argument("runs", nargs=-1)
+@click.option("--aspect", type=click.Choice(ASPECTS), default="overall", show_default=True)
+@click.option(
+    "--target-precision",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="Recommend the loosest threshold whose precision's 95% interval stays above this",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap")
+@db_option
+def calibrate_command(
+    runs: tuple[str, ...], aspect: str, target_precision: float, fmt: str, seed: int,
+    db: str | None,
+) -> None:  # fmt: skip
+    """Measure every metric of RUNS (default: the latest run) on their labelled candidates
+    (`groundset labels import`, `groundset score --label-field`): AUROC, and precision, recall
+    and balanced accuracy at the default threshold and at a recommended one, each with a
+    bootstrap 95% interval. A candidate's label is the majority of its labellers' latest labels.
+    Needs at least 20 labelled candidates, good and bad ones both."""
+    from groundset.core.calibration import calibrate
+
+    with Store(db or DEFAULT_DB, read_only=True) as store:
+        run_ids = [store.resolve_run(ref) for ref in runs or ("latest",)]
+        result = calibrate(store, run_ids, aspect, target_precision, seed=seed)
+    if fmt == "json":
+        click.echo(json.dumps(dataclasses.asdict(result), indent=2))
+    else:
+        click.echo(_text(result))
+
+
+def _text(result: Calibration) -> str:
+    runs = counted(len(result.run_ids), "run")
+    lines = [
+        f"{runs}, aspect {result.aspect}: {result.labelled} labelled candidates ({result.good}"
+        f" good, {result.labelled - result.good} bad), target precision {result.target_precision:g}"
+    ]
+    if result.ties:
+        lines.append(f"  ({counted(result.ties, 'candidate')} left out: labellers split evenly)")
+    best_first = sorted(result.metrics, key=lambda m: -(m.auroc.value or 0.0))
+    for metric in best_first:
+        lines += ["", *_metric_lines(metric)]
+    return "\n".join(lines)
+
+
+def _metric_lines(m: MetricCalibration) -> list[str]:
+    direction = "higher" if m.higher_is_better else "lower"
+    lines = [f"{m.metric} ({direction} is better; {m.labelled} labelled, {m.good} good)",
+             f"  AUROC {_figure(m.auroc)}"]  # fmt: skip
+    if m.default is not None:
+        lines.append(f"  default     {_threshold(m.default)}")
+    if m.recommended is not None:
+        lines.append(f"  recommended {_threshold(m.recommended)}")
+    else:
+        lines.append(f"  no recommendation: {m.advice}")
+    return lines
+
+
+def _threshold(t: ThresholdFigures) -> str:
+    return (
+        f"{t.threshold:g}: passes {t.passed}, precision {_figure(t.precision)}, recall"
+        f" {_figure(t.recall)}, balanced accuracy {_figure(t.balanced_accuracy)}"
+    )
+
+
+def _figure(e: Estimate) -> str:
+    if e.value is None:
+        return "n/a"
+    if e.low is None or e.high is None:
+        return f"{e.value:.2f}"
+    return f"{e.value:.2f} [{e.low:.2f}, {e.high:.2f}]"

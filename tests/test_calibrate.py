@@ -1,0 +1,132 @@
+"""`groundset calibrate`: each metric measured on the user's labelled candidates, with bootstrap
+intervals, and the loosest threshold whose precision's lower bound meets the target."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from groundset.core.calibration import _auroc, _metric
+from groundset.core.cli import cli
+from groundset.core.store import Store
+
+DOCUMENT = "The {site} plant opened in {year} and employs {staff} people in three shifts."
+
+
+def invoke(*args: object, ok: bool = True):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def labelled_rows(n: int, seed: int = 0) -> list[dict]:
+    """Answers that copy their document (labelled good, mostly) and answers that invent (bad,
+    mostly): lexical overlap separates them well, not perfectly."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        facts = {"site": f"Site {i}", "year": 1990 + i % 30, "staff": 100 + i}
+        document = DOCUMENT.format(**facts)
+        faithful = rng.random() < 0.5
+        if faithful:
+            answer = f"The {facts['site']} plant opened in {facts['year']}."
+        else:
+            answer = f"The {facts['site']} factory was founded by engineers from abroad."
+        label = faithful if rng.random() < 0.9 else not faithful
+        rows.append({"document": document, "answer": answer, "human": int(label)})
+    return rows
+
+
+@pytest.fixture
+def labelled_store(tmp_path) -> Path:
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in labelled_rows(80)))
+    db = tmp_path / "s.duckdb"
+    invoke("score", data, "--db", db, "--validators", "overlap", "--question-field", "",
+           "--label-field", "human", "--no-progress")  # fmt: skip
+    return db
+
+
+def test_calibrate_reports_every_metric_against_the_labels(labelled_store):
+    result = json.loads(invoke("calibrate", "--db", labelled_store, "--format", "json").output)
+    assert result["labelled"] == 80 and result["aspect"] == "overall"
+    by_metric = {m["metric"]: m for m in result["metrics"]}
+    precision = by_metric["overlap.token_precision"]
+    with Store(labelled_store, read_only=True) as store:
+        pairs = store.query(
+            "SELECT s.value, l.value FROM latest_scores s JOIN latest_labels l"
+            " USING (candidate_id) WHERE s.validator = 'overlap' AND s.metric = 'token_precision'"
+        ).rows
+    x, y = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    good, bad = x[y == 1], x[y == 0]
+    brute = np.mean([(g > b) + 0.5 * (g == b) for g in good for b in bad])
+    assert precision["auroc"]["value"] == pytest.approx(brute)
+    auroc = precision["auroc"]
+    assert auroc["low"] < auroc["value"] < auroc["high"]
+    default = precision["default"]
+    passing = x >= default["threshold"]
+    assert default["passed"] == passing.sum()
+    assert default["precision"]["value"] == pytest.approx(y[passing].mean())
+    assert default["recall"]["value"] == pytest.approx(y[passing].sum() / y.sum())
+
+
+def test_the_recommended_threshold_is_the_loosest_meeting_the_target_at_its_lower_bound():
+    rng = np.random.default_rng(3)
+    x = np.round(rng.random(400), 2)
+    y = (rng.random(400) < x).astype(float)  # higher scores are more often good
+    counts = rng.multinomial(400, np.full(400, 1 / 400), size=500)
+    m = _metric("m", True, 0.5, x, y, counts, 0.8)
+    assert m.recommended is not None and m.recommended.precision.low >= 0.8
+    # one step looser passes the next candidates down, and its lower bound falls short
+    looser = sorted({v for v in x if v < m.recommended.threshold}, reverse=True)[0]
+    relaxed = _metric("m", True, looser, x, y, counts, 0.8).default
+    assert relaxed is not None and relaxed.precision.low < 0.8
+    # lower-is-better metrics are read the other way round
+    flipped = _metric("m", False, -0.5, -x, y, counts, 0.8)
+    assert flipped.recommended is not None
+    assert flipped.recommended.threshold == pytest.approx(-m.recommended.threshold)
+
+
+def test_auroc_counts_ties_as_half():
+    x, y = np.array([0.1, 0.5, 0.5, 0.9]), np.array([0.0, 0.0, 1.0, 1.0])
+    counts = np.ones((4, 4), dtype=int)
+    assert _auroc(x, y, counts).value == pytest.approx((0.5 + 1 + 1 + 1) / 4)
+
+
+def test_too_few_labels_or_one_class_is_a_one_line_error(tmp_path):
+    db = tmp_path / "s.duckdb"
+    few = tmp_path / "few.jsonl"
+    few.write_text("".join(json.dumps(r) + "\n" for r in labelled_rows(12)))
+    invoke("score", few, "--db", db, "--validators", "overlap", "--question-field", "",
+           "--label-field", "human", "--no-progress")  # fmt: skip
+    result = invoke("calibrate", "--db", db, ok=False)
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "calibrate needs at least 20 labelled candidates of both kinds" in result.output
+    same = tmp_path / "same.jsonl"
+    same.write_text("".join(json.dumps({**r, "human": 1}) + "\n" for r in labelled_rows(30)))
+    invoke("score", same, "--db", db, "--validators", "overlap", "--question-field", "",
+           "--label-field", "human", "--no-progress")  # fmt: skip
+    one_class = invoke("calibrate", "--db", db, ok=False)
+    assert "the runs have 30 labelled candidates (30 good, 0 bad)" in one_class.output
+
+
+def test_the_text_report_names_each_metric_with_its_intervals(labelled_store):
+    out = invoke("calibrate", "--db", labelled_store, "--target-precision", "0.8").output
+    assert out.startswith("1 run, aspect overall: 80 labelled candidates")
+    assert "overlap.token_precision (higher is better; 80 labelled" in out
+    assert "  AUROC 0." in out and " [0." in out
+    assert "recommended" in out or "no recommendation:" in out
+
+
+def test_the_guides_example_is_what_calibrate_prints(labelled_store):
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "calibration.md").read_text()
+    example = guide.split("## An example", 1)[1].split("```\n", 2)[1]
+    out = invoke("calibrate", "--db", labelled_store, "--target-precision", "0.8").output
+    for line in example.splitlines():
+        assert line in out.splitlines(), line
