@@ -1,6 +1,7 @@
 """How good each metric is on the user's own labelled candidates, and where its threshold should
 be: AUROC, and precision, recall and balanced accuracy at the metric's default threshold and at
-a recommended one, each with a bootstrap 95 % interval.
+a recommended one, each with a bootstrap 95 % interval; and the same figures for what every
+default threshold at once (``accepted_default``) and each accept policy let through.
 
 The recommended threshold is the loosest whose precision stays at or above the target at the
 interval's lower bound: a user who exports at it can say "at least P of these are good" with the
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from groundset.core.errors import InputError
+from groundset.core.queries import accepted_source
 from groundset.core.store import Store
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "Estimate",
     "MetricCalibration",
     "ThresholdFigures",
+    "VerdictCalibration",
     "calibrate",
 ]
 
@@ -64,6 +67,16 @@ class MetricCalibration:
     advice: str | None = None
 
 
+@dataclass(frozen=True)
+class VerdictCalibration:
+    """An accept policy (or every default threshold at once) against the labels: what it
+    passes, and how good that is."""
+
+    name: str
+    labelled: int
+    figures: ThresholdFigures
+
+
 @dataclass
 class Calibration:
     run_ids: list[str]
@@ -74,6 +87,8 @@ class Calibration:
     #: candidates left out because their labellers disagree evenly
     ties: int
     metrics: list[MetricCalibration] = field(default_factory=list)
+    #: every default threshold at once, and each recorded accept policy
+    policies: list[VerdictCalibration] = field(default_factory=list)
 
 
 def _labels(store: Store, run_ids: list[str], aspect: str) -> tuple[dict[str, int], int]:
@@ -141,7 +156,42 @@ def calibrate(
             continue  # too few of this metric's candidates are labelled to say anything
         counts = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=resamples)
         result.metrics.append(_metric(metric, higher, default, x, y, counts, target_precision))
+    for name, passing in _verdicts(store, runs):
+        result.policies.append(_verdict(name, passing, labels, rng, resamples))
     return result
+
+
+def _verdicts(store: Store, run_ids: list[str]) -> list[tuple[str, set[str]]]:
+    """(name, accepted candidate ids): every default threshold (``accepted_default``), then
+    each accept policy ``groundset accept`` recorded for the runs."""
+    policies = store.query(
+        "SELECT DISTINCT policy FROM accepted WHERE list_contains(?, run_id) ORDER BY 1",
+        [run_ids],
+    ).rows
+    found = []
+    named = [("all default thresholds", None)] + [(f"policy {p}", p) for (p,) in policies]
+    for name, policy in named:
+        sql, params = accepted_source(policy)
+        ids = store.query(
+            f"SELECT candidate_id FROM ({sql}) WHERE list_contains(?, run_id)", [*params, run_ids]
+        ).rows
+        found.append((name, {cid for (cid,) in ids}))
+    return found
+
+
+def _verdict(
+    name: str, passing: set[str], labels: dict[str, int], rng: Any, resamples: int
+) -> VerdictCalibration:
+    """A yes/no verdict measured like a threshold: what it passes comes first in the order."""
+    import numpy as np
+
+    ids = sorted(labels, key=lambda c: (c not in passing, labels[c], c))
+    x = np.array([float(c in passing) for c in ids])
+    y = np.array([labels[c] for c in ids], dtype=float)
+    counts = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=resamples)
+    ends = np.flatnonzero(np.r_[x[1:] != x[:-1], True])
+    figures = _Sweep(x, y, counts, ends).at_prefix(int(x.sum()), 1.0)
+    return VerdictCalibration(name, len(ids), figures)
 
 
 def _metric(

@@ -128,5 +128,26 @@ def test_the_guides_example_is_what_calibrate_prints(labelled_store):
     guide = (Path(__file__).resolve().parent.parent / "docs" / "calibration.md").read_text()
     example = guide.split("## An example", 1)[1].split("```\n", 2)[1]
     out = invoke("calibrate", "--db", labelled_store, "--target-precision", "0.8").output
+    assert len(example.splitlines()) >= 10, example
     for line in example.splitlines():
         assert line in out.splitlines(), line
+
+
+def test_what_the_defaults_and_each_policy_accept_is_measured_too(labelled_store, tmp_path):
+    config = tmp_path / "policy.toml"
+    config.write_text('[accept.strict]\nall = ["overlap.token_precision >= 0.99"]\n')
+    invoke("accept", config, "--policy", "strict", "--db", labelled_store)
+    result = json.loads(invoke("calibrate", "--db", labelled_store, "--format", "json").output)
+    verdicts = {v["name"]: v["figures"] for v in result["policies"]}
+    assert set(verdicts) == {"all default thresholds", "policy strict"}
+    with Store(labelled_store, read_only=True) as store:
+        for name, view in (("all default thresholds", "accepted_default"),
+                           ("policy strict", "accepted")):  # fmt: skip
+            passing = store.query(
+                f"SELECT l.value FROM latest_labels l JOIN {view} a USING (candidate_id)"
+            ).rows
+            figures = verdicts[name]
+            assert figures["passed"] == len(passing)
+            precision = figures["precision"]
+            assert precision["value"] == pytest.approx(np.mean([v for (v,) in passing]))
+            assert precision["low"] <= precision["value"] <= precision["high"]

@@ -58,6 +58,9 @@ def _text(result: Calibration) -> str:
     ]
     if result.ties:
         lines.append(f"  ({counted(result.ties, 'candidate')} left out: labellers split evenly)")
+    if result.policies:
+        lines += ["", "accepted:"]
+        lines += [f"  {v.name}: {_threshold(v.figures, 'passes')}" for v in result.policies]
     best_first = sorted(result.metrics, key=lambda m: -(m.auroc.value or 0.0))
     for metric in best_first:
         lines += ["", *_metric_lines(metric)]
@@ -77,9 +80,10 @@ def _metric_lines(m: MetricCalibration) -> list[str]:
     return lines
 
 
-def _threshold(t: ThresholdFigures) -> str:
+def _threshold(t: ThresholdFigures, lead: str | None = None) -> str:
+    head = lead or f"{t.threshold:g}: passes"
     return (
-        f"{t.threshold:g}: passes {t.passed}, precision {_figure(t.precision)}, recall"
+        f"{head} {t.passed}, precision {_figure(t.precision)}, recall"
         f" {_figure(t.recall)}, balanced accuracy {_figure(t.balanced_accuracy)}"
     )
 
