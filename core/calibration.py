@@ -25,6 +25,7 @@ __all__ = [
     "Calibration",
     "Estimate",
     "MetricCalibration",
+    "Segment",
     "ThresholdFigures",
     "VerdictCalibration",
     "calibrate",
@@ -77,6 +78,18 @@ class VerdictCalibration:
     figures: ThresholdFigures
 
 
+@dataclass(frozen=True)
+class Segment:
+    """The figures on one segment's labelled candidates (``--by``); none where it has too few
+    labels, or labels of one kind only."""
+
+    value: str
+    labelled: int
+    good: int
+    metrics: list[MetricCalibration]
+    policies: list[VerdictCalibration]
+
+
 @dataclass
 class Calibration:
     run_ids: list[str]
@@ -89,6 +102,9 @@ class Calibration:
     metrics: list[MetricCalibration] = field(default_factory=list)
     #: every default threshold at once, and each recorded accept policy
     policies: list[VerdictCalibration] = field(default_factory=list)
+    #: what the segments are (``document``, ``run``, ``model`` or a field), and each one
+    by: str | None = None
+    segments: list[Segment] = field(default_factory=list)
 
 
 def _labels(store: Store, run_ids: list[str], aspect: str) -> tuple[dict[str, int], int]:
@@ -124,8 +140,10 @@ def calibrate(
     target_precision: float = 0.9,
     resamples: int = RESAMPLES,
     seed: int = 0,
+    by: str | None = None,
 ) -> Calibration:
-    """Every metric of the runs, measured on their labelled candidates."""
+    """Every metric of the runs, measured on their labelled candidates; with ``by``, on each
+    segment's too."""
     import numpy as np
 
     runs = list(run_ids)
@@ -145,20 +163,90 @@ def calibrate(
         ).rows
     }
     rng = np.random.default_rng(seed)
-    for metric, values in sorted(_scores(store, runs, sorted(labels)).items()):
-        higher, default = declared.get(metric, (True, None))
-        # resampled in score order, not id order: ids hash the run's identity (its file's path,
-        # say), and the same labels and scores must give the same intervals wherever they are
-        ids = sorted(values, key=lambda c: (values[c], labels[c], c))
-        y = np.array([labels[c] for c in ids], dtype=float)
-        x = np.array([values[c] for c in ids], dtype=float)
-        if len(ids) < MIN_LABELS or y.sum() in (0, len(ids)):
-            continue  # too few of this metric's candidates are labelled to say anything
-        counts = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=resamples)
-        result.metrics.append(_metric(metric, higher, default, x, y, counts, target_precision))
-    for name, passing in _verdicts(store, runs):
-        result.policies.append(_verdict(name, passing, labels, rng, resamples))
+    scores = _scores(store, runs, sorted(labels))
+    verdicts = _verdicts(store, runs)
+    measure = _Measure(scores, verdicts, declared, target_precision, rng, resamples)
+    result.metrics, result.policies = measure(labels)
+    if by is not None:
+        result.by = by
+        for value, members in _segments(store, labels, by).items():
+            part = {c: labels[c] for c in members}
+            good_here = sum(part.values())
+            enough = len(part) >= MIN_LABELS and 0 < good_here < len(part)
+            metrics, policies = measure(part) if enough else ([], [])
+            result.segments.append(Segment(value, len(part), good_here, metrics, policies))
     return result
+
+
+@dataclass
+class _Measure:
+    """The metrics and verdicts of the runs, measured on a set of labelled candidates."""
+
+    scores: dict[str, dict[str, float]]
+    verdicts: list[tuple[str, set[str]]]
+    declared: dict[str, tuple[bool, float | None]]
+    target: float
+    rng: Any
+    resamples: int
+
+    def __call__(
+        self, labels: dict[str, int]
+    ) -> tuple[list[MetricCalibration], list[VerdictCalibration]]:
+        import numpy as np
+
+        metrics = []
+        for metric, all_values in sorted(self.scores.items()):
+            values = {c: v for c, v in all_values.items() if c in labels}
+            higher, default = self.declared.get(metric, (True, None))
+            # resampled in score order, not id order: ids hash the run's identity (its file's
+            # path, say), and the same labels and scores must give the same intervals anywhere
+            ids = sorted(values, key=lambda c: (values[c], labels[c], c))
+            y = np.array([labels[c] for c in ids], dtype=float)
+            x = np.array([values[c] for c in ids], dtype=float)
+            if len(ids) < MIN_LABELS or y.sum() in (0, len(ids)):
+                continue  # too few of this metric's candidates are labelled to say anything
+            counts = self._counts(len(ids))
+            metrics.append(_metric(metric, higher, default, x, y, counts, self.target))
+        policies = [
+            _verdict(name, passing, labels, self._counts(len(labels)))
+            for name, passing in self.verdicts
+        ]
+        return metrics, policies
+
+    def _counts(self, n: int) -> Any:
+        """How often each of ``n`` candidates is drawn, in each bootstrap resample."""
+        import numpy as np
+
+        return self.rng.multinomial(n, np.full(n, 1 / n), size=self.resamples)
+
+
+#: ``--by`` segments other than a parsed field, and the SQL naming each candidate's segment
+_SEGMENTS = {
+    "document": "coalesce(d.title, c.document_id)",
+    "run": "coalesce(r.name, c.run_id)",
+    "model": "c.model_id",
+}
+
+
+def _segments(store: Store, labels: dict[str, int], by: str) -> dict[str, list[str]]:
+    """Segment value -> its labelled candidates: a document, run or model, or the value of a
+    parsed field (``--by question_type``)."""
+    expression, params = (_SEGMENTS[by], []) if by in _SEGMENTS else ("c.fields->>?", [by])
+    rows = store.query(
+        f"SELECT c.candidate_id, {expression} FROM candidates c"
+        " LEFT JOIN documents d USING (document_id) LEFT JOIN runs r USING (run_id)"
+        " WHERE list_contains(?, c.candidate_id)",
+        [*params, sorted(labels)],
+    ).rows
+    if by not in _SEGMENTS and all(value is None for _, value in rows):
+        raise InputError(
+            f"--by {by!r}: no labelled candidate has that field; use document, run, model or a"
+            " field the strategy parses (question, answer, ...)"
+        )
+    segments: dict[str, list[str]] = {}
+    for cid, value in sorted(rows, key=lambda row: (str(row[1]), row[0])):
+        segments.setdefault("(none)" if value is None else str(value), []).append(cid)
+    return segments
 
 
 def _verdicts(store: Store, run_ids: list[str]) -> list[tuple[str, set[str]]]:
@@ -180,7 +268,7 @@ def _verdicts(store: Store, run_ids: list[str]) -> list[tuple[str, set[str]]]:
 
 
 def _verdict(
-    name: str, passing: set[str], labels: dict[str, int], rng: Any, resamples: int
+    name: str, passing: set[str], labels: dict[str, int], counts: Any
 ) -> VerdictCalibration:
     """A yes/no verdict measured like a threshold: what it passes comes first in the order."""
     import numpy as np
@@ -188,7 +276,6 @@ def _verdict(
     ids = sorted(labels, key=lambda c: (c not in passing, labels[c], c))
     x = np.array([float(c in passing) for c in ids])
     y = np.array([labels[c] for c in ids], dtype=float)
-    counts = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=resamples)
     ends = np.flatnonzero(np.r_[x[1:] != x[:-1], True])
     figures = _Sweep(x, y, counts, ends).at_prefix(int(x.sum()), 1.0)
     return VerdictCalibration(name, len(ids), figures)

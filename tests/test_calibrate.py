@@ -151,3 +151,25 @@ def test_what_the_defaults_and_each_policy_accept_is_measured_too(labelled_store
             precision = figures["precision"]
             assert precision["value"] == pytest.approx(np.mean([v for (v,) in passing]))
             assert precision["low"] <= precision["value"] <= precision["high"]
+
+
+def test_by_measures_each_segment_with_enough_labels(tmp_path):
+    db = tmp_path / "s.duckdb"
+    for name, n, seed in (("plants", 50, 1), ("mills", 30, 2)):
+        data = tmp_path / f"{name}.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in labelled_rows(n, seed)))
+        invoke("score", data, "--db", db, "--validators", "overlap", "--question-field", "",
+               "--label-field", "human", "--no-progress")  # fmt: skip
+    both = invoke("calibrate", "plants", "mills", "--db", db, "--by", "run", "--format", "json")
+    result = json.loads(both.output)
+    assert result["labelled"] == 80 and result["by"] == "run"
+    segments = {s["value"]: s for s in result["segments"]}
+    assert {name: s["labelled"] for name, s in segments.items()} == {"plants": 50, "mills": 30}
+    for name in ("plants", "mills"):
+        alone = json.loads(invoke("calibrate", name, "--db", db, "--format", "json").output)
+        auroc = {m["metric"]: m["auroc"]["value"] for m in alone["metrics"]}
+        assert {m["metric"]: m["auroc"]["value"] for m in segments[name]["metrics"]} == auroc
+    by_document = invoke("calibrate", "plants", "--db", db, "--by", "document").output
+    assert by_document.count(": too few to measure (20 of both kinds needed)") == 50  # 1 each
+    unknown = invoke("calibrate", "plants", "--db", db, "--by", "topic", ok=False)
+    assert "--by 'topic': no labelled candidate has that field" in unknown.output

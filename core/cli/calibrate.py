@@ -8,7 +8,14 @@ import json
 
 import click
 
-from groundset.core.calibration import Calibration, Estimate, MetricCalibration, ThresholdFigures
+from groundset.core.calibration import (
+    MIN_LABELS,
+    Calibration,
+    Estimate,
+    MetricCalibration,
+    Segment,
+    ThresholdFigures,
+)
 from groundset.core.cli.common import counted, db_option
 from groundset.core.labels import ASPECTS
 from groundset.core.store import DEFAULT_DB, Store
@@ -28,11 +35,15 @@ __all__ = ["calibrate_command"]
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)  # fmt: skip
+@click.option(
+    "--by",
+    help="Also measure each segment: document, run, model, or a parsed field (e.g. question_type)",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap")
 @db_option
 def calibrate_command(
-    runs: tuple[str, ...], aspect: str, target_precision: float, fmt: str, seed: int,
-    db: str | None,
+    runs: tuple[str, ...], aspect: str, target_precision: float, fmt: str, by: str | None,
+    seed: int, db: str | None,
 ) -> None:  # fmt: skip
     """Measure every metric of RUNS (default: the latest run) on their labelled candidates
     (`groundset labels import`, `groundset score --label-field`): AUROC, and precision, recall
@@ -43,7 +54,7 @@ def calibrate_command(
 
     with Store(db or DEFAULT_DB, read_only=True) as store:
         run_ids = [store.resolve_run(ref) for ref in runs or ("latest",)]
-        result = calibrate(store, run_ids, aspect, target_precision, seed=seed)
+        result = calibrate(store, run_ids, aspect, target_precision, seed=seed, by=by)
     if fmt == "json":
         click.echo(json.dumps(dataclasses.asdict(result), indent=2))
     else:
@@ -64,7 +75,24 @@ def _text(result: Calibration) -> str:
     best_first = sorted(result.metrics, key=lambda m: -(m.auroc.value or 0.0))
     for metric in best_first:
         lines += ["", *_metric_lines(metric)]
+    if result.by is not None:
+        lines += ["", f"by {result.by}:"]
+        for segment in result.segments:
+            lines += _segment_lines(segment)
     return "\n".join(lines)
+
+
+def _segment_lines(s: Segment) -> list[str]:
+    head = f"  {s.value}: {s.labelled} labelled, {s.good} good"
+    if not s.metrics and not s.policies:
+        return [f"{head}: too few to measure ({MIN_LABELS} of both kinds needed)"]
+    lines = [head]
+    lines += [f"    {v.name}: {_threshold(v.figures, 'passes')}" for v in s.policies]
+    for m in sorted(s.metrics, key=lambda m: -(m.auroc.value or 0.0)):
+        pick = m.recommended
+        chosen = f"recommended {pick.threshold:g}" if pick else "no recommendation"
+        lines.append(f"    {m.metric}: AUROC {_figure(m.auroc)}, {chosen}")
+    return lines
 
 
 def _metric_lines(m: MetricCalibration) -> list[str]:
