@@ -29,6 +29,7 @@ __all__ = [
     "ThresholdFigures",
     "VerdictCalibration",
     "calibrate",
+    "labelled_precision",
 ]
 
 #: fewer labelled candidates than this give intervals too wide to choose anything by
@@ -105,6 +106,27 @@ class Calibration:
     #: what the segments are (``document``, ``run``, ``model`` or a field), and each one
     by: str | None = None
     segments: list[Segment] = field(default_factory=list)
+
+
+def labelled_precision(
+    store: Store, candidate_ids: Sequence[str], aspect: str = "overall", seed: int = 0
+) -> tuple[int, Estimate] | None:
+    """Of ``candidate_ids``, how many are labelled, and the share of good ones among those with
+    its bootstrap 95 % interval; None when none is labelled. What an export is worth."""
+    import numpy as np
+
+    rows = store.query(
+        "SELECT candidate_id, avg(value) FROM latest_labels"
+        " WHERE aspect = ? AND list_contains(?, candidate_id) GROUP BY candidate_id",
+        [aspect, sorted(candidate_ids)],
+    ).rows
+    y = np.array(sorted(int(mean > 0.5) for _, mean in rows if mean != 0.5), dtype=float)
+    if not len(y):
+        return None
+    counts = np.random.default_rng(seed).multinomial(
+        len(y), np.full(len(y), 1 / len(y)), size=RESAMPLES
+    )
+    return len(y), _estimate(float(y.mean()), counts @ y / len(y))
 
 
 def _labels(store: Store, run_ids: list[str], aspect: str) -> tuple[dict[str, int], int]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from groundset.core.calibration import Estimate
 from groundset.core.errors import ConfigError
 from groundset.core.manager import LoadedPlugins
 from groundset.core.phases import mark
@@ -132,6 +133,9 @@ class ExportResult:
     path: Path
     exporter_id: str
     rows: int
+    #: exported candidates with an ``overall`` label, and the share of good ones among them
+    labelled: int = 0
+    precision: Estimate | None = None
 
 
 def exporter_for(fmt: str | None, output: Path, loaded: LoadedPlugins) -> str:
@@ -174,12 +178,29 @@ def export_run(store: Store, request: ExportRequest, loaded: LoadedPlugins) -> E
         "at": time.time(),
     }
     version = _policy_version(store, request.policy, run_id)
+    worth = _worth(store, run_id, request)
+    labelled, precision = worth if worth is not None else (0, None)
+    estimate = (precision.value, precision.low, precision.high) if precision else (None,) * 3
     row = export_row(
         run_id, path.resolve(), exporter_id, filters, table.num_rows, policy=request.policy,
         policy_version=version, sha256=file_sha256(path), provenance=not request.fields_only,
+        labelled=labelled, precision=estimate,
     )  # fmt: skip
     store.record_export(row)
-    return ExportResult(run_id, path, exporter_id, table.num_rows)
+    return ExportResult(run_id, path, exporter_id, table.num_rows, labelled, precision)
+
+
+def _worth(store: Store, run_id: str, request: ExportRequest) -> tuple[int, Estimate] | None:
+    """The exported candidates' precision on their people's labels, if any is labelled."""
+    if not store.query("SELECT 1 FROM labels WHERE run_id = ? LIMIT 1", [run_id]).rows:
+        return None  # nothing labelled: no second pass over the export
+    query, params = export_query(
+        store, run_id, request.thresholds, request.include_failed, False, request.policy
+    )
+    ids = [r[0] for r in store.query(f"SELECT candidate_id FROM ({query})", params).rows]
+    from groundset.core.calibration import labelled_precision
+
+    return labelled_precision(store, ids)
 
 
 def _policy_version(store: Store, policy: str | None, run_id: str) -> str | None:

@@ -289,6 +289,21 @@ def m007_labels(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m008_export_precision(db: duckdb.DuckDBPyConnection) -> None:
+    """What an export is worth on people's labels: how many exported candidates carry an
+    ``overall`` label, and the share of good ones among them, with its bootstrap 95 % interval
+    (NULL where none is labelled)."""
+    db.execute(
+        """
+        ALTER TABLE exports ADD COLUMN labelled INTEGER;
+        ALTER TABLE exports ADD COLUMN precision DOUBLE;
+        ALTER TABLE exports ADD COLUMN precision_low DOUBLE;
+        ALTER TABLE exports ADD COLUMN precision_high DOUBLE;
+        """
+    )
+
+
 def _groundset_version() -> str:
     try:
         return importlib.metadata.version("groundset")

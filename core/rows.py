@@ -197,8 +197,11 @@ def export_row(
     policy_version: str | None,
     sha256: str,
     provenance: bool,
+    labelled: int | None = None,
+    precision: tuple[float | None, float | None, float | None] = (None, None, None),
 ) -> dict[str, Any]:
-    """One export: where, in which format, with which filters, and the file's hash."""
+    """One export: where, in which format, with which filters, the file's hash, and what it is
+    worth on people's labels (``precision``: the share of good ones, low, high)."""
     return {
         "export_id": uuid.uuid4().hex,
         "run_id": run_id,
@@ -210,6 +213,10 @@ def export_row(
         "policy_version": policy_version,
         "sha256": sha256,
         "provenance": provenance,
+        "labelled": labelled,
+        "precision": precision[0],
+        "precision_low": precision[1],
+        "precision_high": precision[2],
     }
 
 

@@ -173,3 +173,21 @@ def test_by_measures_each_segment_with_enough_labels(tmp_path):
     assert by_document.count(": too few to measure (20 of both kinds needed)") == 50  # 1 each
     unknown = invoke("calibrate", "plants", "--db", db, "--by", "topic", ok=False)
     assert "--by 'topic': no labelled candidate has that field" in unknown.output
+
+
+def test_an_export_records_its_precision_on_the_labels(labelled_store, tmp_path):
+    out = invoke("export", "--db", labelled_store, "--min", "overlap.token_precision=0.99",
+                 "-o", tmp_path / "good.jsonl").output  # fmt: skip
+    with Store(labelled_store, read_only=True) as store:
+        labels = store.query(
+            "SELECT l.value FROM latest_labels l JOIN candidate_scores cs USING (candidate_id)"
+            ' WHERE cs."overlap.token_precision" >= 0.99'
+        ).rows
+        recorded = store.query(
+            "SELECT labelled, precision, precision_low, precision_high FROM exports"
+        ).rows
+    (labelled, precision, low, high), expected = recorded[0], np.mean([v for (v,) in labels])
+    assert labelled == len(labels) and precision == pytest.approx(expected)
+    assert low < precision <= high  # 33 labels: an interval with width
+    assert f"precision on people's labels: {expected:.2f} [{low:.2f}, {high:.2f}]" in out
+    assert f"from {len(labels)} labelled candidates of the export" in out

@@ -123,6 +123,15 @@ def export(
         f"exported {counted(result.rows, 'candidate')} of run {result.run_id} to {result.path}"
         f" ({result.exporter_id})"
     )
+    if result.precision is not None and result.precision.value is not None:
+        p = result.precision
+        interval = (
+            f" [{p.low:.2f}, {p.high:.2f}]" if p.low is not None and p.high is not None else ""
+        )
+        click.echo(
+            f"  precision on people's labels: {p.value:.2f}{interval} (95% interval) from"
+            f" {counted(result.labelled, 'labelled candidate')} of the export"
+        )
     if result.rows == 0:
         click.echo(
             "  no candidate met the filters: `groundset report` shows pass rates, and"
