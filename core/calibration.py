@@ -115,30 +115,32 @@ def labelled_precision(
     its bootstrap 95 % interval; None when none is labelled. What an export is worth."""
     import numpy as np
 
-    rows = store.query(
-        "SELECT candidate_id, avg(value) FROM latest_labels"
-        " WHERE aspect = ? AND list_contains(?, candidate_id) GROUP BY candidate_id",
-        [aspect, sorted(candidate_ids)],
-    ).rows
-    y = np.array(sorted(int(mean > 0.5) for _, mean in rows if mean != 0.5), dtype=float)
+    labels, _ = _labels(store, aspect, "candidate_id", sorted(candidate_ids))
+    y = np.array(sorted(labels.values()), dtype=float)
     if not len(y):
         return None
-    counts = np.random.default_rng(seed).multinomial(
-        len(y), np.full(len(y), 1 / len(y)), size=RESAMPLES
-    )
+    counts = _resample_counts(np.random.default_rng(seed), len(y), RESAMPLES)
     return len(y), _estimate(float(y.mean()), counts @ y / len(y))
 
 
-def _labels(store: Store, run_ids: list[str], aspect: str) -> tuple[dict[str, int], int]:
-    """Candidate -> its label: the majority of its labellers' latest labels (even splits are
-    left out, and counted)."""
+def _labels(store: Store, aspect: str, column: str, keys: list[str]) -> tuple[dict[str, int], int]:
+    """Candidate -> its label, for the candidates whose ``column`` (``run_id`` or
+    ``candidate_id``) is among ``keys``: the majority of its labellers' latest labels (even
+    splits are left out, and counted)."""
     rows = store.query(
         "SELECT candidate_id, avg(value) FROM latest_labels"
-        " WHERE list_contains(?, run_id) AND aspect = ? GROUP BY candidate_id",
-        [run_ids, aspect],
+        f" WHERE aspect = ? AND list_contains(?, {column}) GROUP BY candidate_id",
+        [aspect, keys],
     ).rows
     labels = {cid: int(mean > 0.5) for cid, mean in rows if mean != 0.5}
     return labels, len(rows) - len(labels)
+
+
+def _resample_counts(rng: Any, n: int, resamples: int) -> Any:
+    """How often each of ``n`` candidates is drawn, in each bootstrap resample."""
+    import numpy as np
+
+    return rng.multinomial(n, np.full(n, 1 / n), size=resamples)
 
 
 def _scores(store: Store, run_ids: list[str], ids: list[str]) -> dict[str, dict[str, float]]:
@@ -169,7 +171,7 @@ def calibrate(
     import numpy as np
 
     runs = list(run_ids)
-    labels, ties = _labels(store, runs, aspect)
+    labels, ties = _labels(store, aspect, "run_id", runs)
     good = sum(labels.values())
     if len(labels) < MIN_LABELS or good in (0, len(labels)):
         have = f"{len(labels)} labelled candidates ({good} good, {len(labels) - good} bad)"
@@ -236,10 +238,7 @@ class _Measure:
         return metrics, policies
 
     def _counts(self, n: int) -> Any:
-        """How often each of ``n`` candidates is drawn, in each bootstrap resample."""
-        import numpy as np
-
-        return self.rng.multinomial(n, np.full(n, 1 / n), size=self.resamples)
+        return _resample_counts(self.rng, n, self.resamples)
 
 
 #: ``--by`` segments other than a parsed field, and the SQL naming each candidate's segment

@@ -8,18 +8,24 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from groundset.core.errors import InputError
 
-__all__ = ["FORMATS", "Row", "detect_format", "json_lines", "read_rows"]
+__all__ = ["FORMATS", "Row", "column_names", "detect_format", "json_lines", "read_rows"]
 
 FORMATS = ("jsonl", "csv", "parquet", "hf")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
 Row = tuple[int, dict[str, Any] | None, str | None]
+
+
+def column_names(rows: Sequence[dict[str, Any]], limit: int = 12) -> str:
+    """The columns the first rows of a file have, for an error that names what is there."""
+    names = list(dict.fromkeys(name for row in rows[:100] for name in row))
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
 def detect_format(path: Path) -> str:

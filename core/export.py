@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from groundset.core.calibration import Estimate
 from groundset.core.errors import ConfigError
 from groundset.core.manager import LoadedPlugins
@@ -178,7 +180,7 @@ def export_run(store: Store, request: ExportRequest, loaded: LoadedPlugins) -> E
         "at": time.time(),
     }
     version = _policy_version(store, request.policy, run_id)
-    worth = _worth(store, run_id, request)
+    worth = _worth(store, run_id, request, table)
     labelled, precision = worth if worth is not None else (0, None)
     estimate = (precision.value, precision.low, precision.high) if precision else (None,) * 3
     row = export_row(
@@ -190,14 +192,19 @@ def export_run(store: Store, request: ExportRequest, loaded: LoadedPlugins) -> E
     return ExportResult(run_id, path, exporter_id, table.num_rows, labelled, precision)
 
 
-def _worth(store: Store, run_id: str, request: ExportRequest) -> tuple[int, Estimate] | None:
+def _worth(
+    store: Store, run_id: str, request: ExportRequest, table: pa.Table
+) -> tuple[int, Estimate] | None:
     """The exported candidates' precision on their people's labels, if any is labelled."""
     if not store.query("SELECT 1 FROM labels WHERE run_id = ? LIMIT 1", [run_id]).rows:
-        return None  # nothing labelled: no second pass over the export
-    query, params = export_query(
-        store, run_id, request.thresholds, request.include_failed, False, request.policy
-    )
-    ids = [r[0] for r in store.query(f"SELECT candidate_id FROM ({query})", params).rows]
+        return None
+    if "candidate_id" in table.column_names:  # the export's own provenance column
+        ids = table.column("candidate_id").to_pylist()
+    else:  # --fields-only left it out: select the same candidates again, ids only
+        query, params = export_query(
+            store, run_id, request.thresholds, request.include_failed, False, request.policy
+        )
+        ids = [r[0] for r in store.query(f"SELECT candidate_id FROM ({query})", params).rows]
     from groundset.core.calibration import labelled_precision
 
     return labelled_precision(store, ids)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from groundset.core.dataset_files import Row, read_rows
+from groundset.core.dataset_files import Row, column_names, read_rows
 from groundset.core.errors import InputError
 from groundset.core.rows import label_row
 from groundset.core.store import Store
@@ -46,15 +46,16 @@ def default_labeller() -> str:
         return "unknown"
 
 
-def label_value(value: Any) -> int | None:
-    """1 or 0 from what a file may hold (1/0, true/false, good/bad, yes/no), else None."""
+def label_value(value: Any, where: str) -> int:
+    """1 or 0 from what a file may hold (1/0, true/false, good/bad, yes/no); anything else is
+    refused, naming ``where`` (the file and line)."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int | float) and value in (0, 1):
         return int(value)
-    if isinstance(value, str):
-        return _VALUES.get(value.strip().lower())
-    return None
+    if isinstance(value, str) and value.strip().lower() in _VALUES:
+        return _VALUES[value.strip().lower()]
+    raise InputError(f"{where}: label {value!r} is not 1/0 (or good/bad)")
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def read_labels(
         raise InputError(f"{path}: no labels" + (f" ({rows[0][2]})" if rows else ""))
     for column in (key, "label"):
         if not any(column in row for row in readable):
-            names = ", ".join(dict.fromkeys(k for row in readable[:100] for k in row))
+            names = column_names(readable)
             raise InputError(f"{path}: no row has the column {column!r}; its columns: {names}")
     keys = _keys(store, path, rows, run_ref)
     labels: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
@@ -136,9 +137,7 @@ def read_labels(
             raise InputError(f"{where}: no {key}")
         if found is None:
             raise InputError(f"{where}: no candidate with {key} {row.get(key)!r} in the store")
-        value = label_value(row.get("label"))
-        if value is None:
-            raise InputError(f"{where}: label {row.get('label')!r} is not 1/0 (or good/bad)")
+        value = label_value(row.get("label"), where)
         candidate_id, run_id = found
         who = str(row.get("labeller") or labeller or default_labeller())
         what = _check_aspect(str(row.get("aspect") or aspect), where)

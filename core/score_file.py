@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from groundset.core.batch_loop import record_batches
-from groundset.core.dataset_files import Row, detect_format, read_rows
+from groundset.core.dataset_files import Row, column_names, detect_format, read_rows
 from groundset.core.errors import InputError
 from groundset.core.interfaces import Validator
 from groundset.core.labels import default_labeller, label_value
@@ -95,14 +95,11 @@ def check_mapping(path: Path, rows: Sequence[Row], fields: FieldMap) -> None:
         raise InputError(f"{path}: no rows to score")
     if not readable:
         return  # every row fails on its own (not JSON, not UTF-8): recorded with its line
-    seen: dict[str, None] = {}
-    for row in readable[:100]:
-        seen.update(dict.fromkeys(row))
     for option, column in (("--document-field", fields.document),
                            ("--question-field", fields.question),
                            ("--answer-field", fields.answer)):  # fmt: skip
         if column is not None and not any(column in row for row in readable):
-            names = ", ".join(list(seen)[:12]) + (", ..." if len(seen) > 12 else "")
+            names = column_names(readable)
             asked = column == fields.question
             hint = "; --question-field '' if it has no questions" if asked else ""
             raise InputError(f"{path}: no row has the field {column!r} ({option});"
@@ -152,10 +149,7 @@ def read_row_labels(path: Path, rows: Sequence[Row], column: str) -> dict[int, i
         raw = None if row is None else row.get(column)
         if raw is None or raw == "":
             continue
-        value = label_value(raw)
-        if value is None:
-            raise InputError(f"{path}:{number}: label {raw!r} is not 1/0 (or good/bad)")
-        labels[number] = value
+        labels[number] = label_value(raw, f"{path}:{number}")
     return labels
 
 

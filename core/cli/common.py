@@ -4,6 +4,7 @@ Ctrl-C, and the lines a scoring command ends with (failed validators, pass rates
 from __future__ import annotations
 
 import functools
+import os
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -17,12 +18,14 @@ from groundset.core.store import DEFAULT_DB, Store
 
 __all__ = [
     "FORMATS",
+    "batch_size_option",
     "config_db_option",
     "counted",
     "db_option",
     "echo_outcome",
     "graceful",
     "plugins_with_warnings",
+    "progress_option",
     "run_option",
     "store_path",
 ]
@@ -70,6 +73,26 @@ run_option = click.option(
     default="latest",
     show_default=True,
     help="Run id, id prefix, run name, or 'latest'",
+)
+
+
+def _quiet_unless_shown(ctx: click.Context, param: click.Parameter, show: bool) -> bool:
+    """--no-progress also silences the model libraries' loading bars, which read these
+    variables when they are imported (after the flags are parsed)."""
+    if not show:
+        os.environ["TQDM_DISABLE"] = os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    return show
+
+
+progress_option = click.option(
+    "--progress/--no-progress",
+    default=True,
+    callback=_quiet_unless_shown,
+    help="Show a progress bar",
+)
+#: candidates scored per transaction by the commands that score recorded or imported rows
+batch_size_option = click.option(
+    "--batch-size", type=click.IntRange(1, 100_000), default=32, show_default=True
 )
 
 

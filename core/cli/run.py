@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 import click
@@ -13,6 +12,7 @@ from groundset.core.cli.common import (
     echo_outcome,
     graceful,
     plugins_with_warnings,
+    progress_option,
 )
 from groundset.core.engine import BatchReport, RunSummary
 from groundset.core.queries import accepted_count, run_totals
@@ -113,7 +113,7 @@ def _print_summary(summary: RunSummary, prepared: PreparedRun, store: Store) -> 
     help="Ray cluster to use with --engine ray, e.g. auto or HOST:6379; default: a private"
     " one on this machine [ray.address]",
 )
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar")
+@progress_option
 @graceful
 def run(
     config: str | None,
@@ -125,9 +125,6 @@ def run(
     """Generate candidates from documents, score them and record everything.
 
     Running the same CONFIG again resumes the run: recorded prompts are skipped."""
-    if not progress:
-        # also silence the model libraries' loading bars (they read these when imported)
-        os.environ["TQDM_DISABLE"] = os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     settings = build_settings(config, flags, assignments)
     loaded = plugins_with_warnings()
     prepared = prepare_run(settings, loaded)

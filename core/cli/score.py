@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from groundset.core.cli.common import db_option, echo_outcome, graceful, plugins_with_warnings
+from groundset.core.cli.common import (
+    batch_size_option,
+    db_option,
+    echo_outcome,
+    graceful,
+    plugins_with_warnings,
+    progress_option,
+)
 from groundset.core.dataset_files import FORMATS
 from groundset.core.errors import ConfigError
 from groundset.core.factory import create_plugin
@@ -91,9 +97,9 @@ def _validators(names: str | None, with_question: bool, assignments: tuple[str, 
     show_default=True,
     help="The model that wrote the data, recorded on every candidate",
 )
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=32, show_default=True)
+@batch_size_option
 @db_option
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar")
+@progress_option
 @graceful
 def score(
     file: Path,
@@ -119,8 +125,6 @@ def score(
     and scores the recorded rows with any validator (or options) new to the run."""
     from tqdm import tqdm
 
-    if not progress:
-        os.environ["TQDM_DISABLE"] = os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     fields = FieldMap(document_field, answer_field, question_field or None)
     instances = _validators(validators, bool(question_field), assignments)
     bars: list[Any] = []  # made once the file is read, so the bar starts with its total

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from groundset.core.cli.common import (
+    batch_size_option,
     config_db_option,
     echo_outcome,
     graceful,
     plugins_with_warnings,
+    progress_option,
     run_option,
     store_path,
 )
@@ -57,9 +58,9 @@ def _validators(config_path: str | None, names: str | None, assignments: tuple[s
     metavar="KEY=VALUE",
     help="Set a validator option, e.g. --set validators.overlap.copy_threshold=0.8",
 )
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=32, show_default=True)
+@batch_size_option
 @config_db_option
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar")
+@progress_option
 @graceful
 def validate(
     config: str | None,
@@ -78,8 +79,6 @@ def validate(
     exact version already scored."""
     from tqdm import tqdm
 
-    if not progress:
-        os.environ["TQDM_DISABLE"] = os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     instances, fail_closed = _validators(config, validators, assignments)
     with Store(store_path(db, config)) as store:
         run_id = store.resolve_run(run_ref)
