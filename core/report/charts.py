@@ -53,8 +53,8 @@ svg.plot .threshold-label {{ fill: #2a9d4b; font-size: 10.5px;
 """
 
 
-def _text_width(text: str, font: float, em: float = GLYPH_EM) -> float:
-    return len(text) * font * em
+def _text_width(text: str, font: float) -> float:
+    return len(text) * font * GLYPH_EM
 
 
 def wrap_title(text: str, width: float) -> list[str]:

@@ -91,18 +91,12 @@ class RankedCandidate:
 
 @dataclass
 class RunReport:
-    # the run's row in ``runs``, in the order ``stats`` selects it
     run_id: str
     name: str | None
     status: str
     strategy: str
     model_id: str | None
     created: str
-    # tokens and latency of the backend calls, in the order ``stats`` selects them
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    latency_median: float | None
-    latency_p95: float | None
     status_counts: dict[str, int]
     parse_failures: list[tuple[str, int]]
     accepted: int
@@ -116,6 +110,10 @@ class RunReport:
     best: list[RankedCandidate]
     worst: list[RankedCandidate]
     ranked_count: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_median: float | None
+    latency_p95: float | None
 
     @property
     def candidates(self) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from groundset.core.errors import ConfigError
-from groundset.core.queries import accepted_count, pass_rates, run_totals
+from groundset.core.queries import accepted_source, pass_rates, run_totals
 from groundset.core.report.model import (
     BINS,
     MetricInfo,
@@ -85,27 +85,26 @@ def check_accepted_view(store: Store, name: str) -> None:
         )
 
 
-def _accepted_source(accepted_view: str) -> str:
-    """The relation whose (run_id, candidate_id) rows are the accepted ones."""
+def _accepted_source(accepted_view: str) -> tuple[str, list[object]]:
+    """SQL selecting the (run_id, candidate_id) rows that count as accepted, and its parameters:
+    the project's own for ``accepted_default`` and ``policy:NAME``, else the user's view."""
     policy = _policy(accepted_view)
-    if policy is not None:
-        policy = policy.replace("'", "''")
-        return f"(SELECT run_id, candidate_id FROM accepted WHERE policy = '{policy}')"
-    return quote_identifier(accepted_view)
+    if policy is not None or accepted_view == "accepted_default":
+        return accepted_source(policy)
+    return f"SELECT run_id, candidate_id FROM {quote_identifier(accepted_view)}", []
 
 
 def gather(store: Store, run_id: str, accepted_view: str = "accepted_default") -> RunReport:
     """Everything the report shows about one run (``run_id`` already resolved)."""
-    # the run's columns of RunReport first, in its order
     run = store.query(
-        "SELECT run_id, name, status, strategy, model_id, strftime(created_at, '%Y-%m-%d %H:%M'),"
+        "SELECT name, status, strategy, model_id, strftime(created_at, '%Y-%m-%d %H:%M'),"
         " validators, fields FROM runs WHERE run_id = ?",
         [run_id],
     ).rows
     if not run:
         raise ConfigError(f"no run {run_id!r} in {store.path}: `groundset runs` lists them")
-    run_columns, validators_json, fields_json = run[0][:6], run[0][6], run[0][7]
-    view = _accepted_source(accepted_view)
+    name, status, strategy, model_id, created, validators_json, fields_json = run[0]
+    accepted_sql, accepted_params = _accepted_source(accepted_view)
     totals = run_totals(store, run_id)
     latency_median, latency_p95 = store.query(
         "SELECT median(latency_s) FILTER (WHERE candidate_index = 0),"
@@ -124,11 +123,9 @@ def gather(store: Store, run_id: str, accepted_view: str = "accepted_default") -
         " GROUP BY ALL ORDER BY n DESC, reason",
         [run_id],
     ).rows
-    policy = _policy(accepted_view)
-    if policy is not None or accepted_view == "accepted_default":
-        accepted = accepted_count(store, run_id, policy)
-    else:  # a view of the user's own
-        accepted = store.query(f"SELECT count(*) FROM {view} WHERE run_id = ?", [run_id]).rows[0][0]
+    accepted = store.query(
+        f"SELECT count(*) FROM ({accepted_sql}) WHERE run_id = ?", [*accepted_params, run_id]
+    ).rows[0][0]
 
     infos = _run_metrics(store, run_id, validators_json)
     ids, parsed, columns = _scores(store, run_id, infos)
@@ -142,19 +139,14 @@ def gather(store: Store, run_id: str, accepted_view: str = "accepted_default") -
     ranking = _rank(stats, columns, ids, parsed)
     best, worst = ranking[:RANKED], ranking[::-1][:RANKED]
     _add_details(store, [*best, *worst], json.loads(fields_json or "[]"))
-    documents = _documents(store, run_id, view)
-    run_id_, name, status, strategy, model_id, created = run_columns
+    documents = _documents(store, run_id, accepted_sql, accepted_params)
     return RunReport(
-        run_id=run_id_,
+        run_id=run_id,
         name=name,
         status=status,
         strategy=strategy,
         model_id=model_id,
         created=created,
-        prompt_tokens=totals.prompt_tokens,
-        completion_tokens=totals.completion_tokens,
-        latency_median=latency_median,
-        latency_p95=latency_p95,
         status_counts=dict(status_counts),
         parse_failures=[(r[0], r[1]) for r in reasons],
         accepted=accepted,
@@ -168,6 +160,10 @@ def gather(store: Store, run_id: str, accepted_view: str = "accepted_default") -
         best=best,
         worst=worst,
         ranked_count=len(ranking),
+        prompt_tokens=totals.prompt_tokens,
+        completion_tokens=totals.completion_tokens,
+        latency_median=latency_median,
+        latency_p95=latency_p95,
     )
 
 
@@ -202,18 +198,20 @@ def _scores(
     return [r[0] for r in rows], [bool(r[1]) for r in rows], columns
 
 
-def _documents(store: Store, run_id: str, view: str) -> list[tuple[str, str | None, int, int]]:
+def _documents(
+    store: Store, run_id: str, accepted_sql: str, accepted_params: list[object]
+) -> list[tuple[str, str | None, int, int]]:
     """(document_id, title, candidates, accepted) per document, highest yield first."""
     rows = store.query(
         "SELECT c.document_id, any_value(d.title) AS title, count(*) AS candidates,"
         " count(a.candidate_id) AS accepted"
         " FROM candidates c LEFT JOIN documents d USING (document_id)"
-        f" LEFT JOIN (SELECT DISTINCT candidate_id FROM {view} WHERE run_id = ?) a"
+        f" LEFT JOIN (SELECT DISTINCT candidate_id FROM ({accepted_sql}) WHERE run_id = ?) a"
         " ON a.candidate_id = c.candidate_id"
         " WHERE c.run_id = ? AND c.status IS DISTINCT FROM 'error'"
         " GROUP BY c.document_id"
         " ORDER BY accepted / candidates DESC, candidates DESC, title, c.document_id",
-        [run_id, run_id],
+        [*accepted_params, run_id, run_id],
     ).rows
     return [tuple(r) for r in rows]
 
@@ -221,14 +219,13 @@ def _documents(store: Store, run_id: str, view: str) -> list[tuple[str, str | No
 def _metric_range(info: MetricInfo, values: Sequence[float]) -> tuple[float, float, bool]:
     """The declared low..high, or the observed range when that is open or huge."""
     low, high = info.low, info.high
-    declared = (
+    if (
         low is not None
         and high is not None
         and math.isfinite(low)
         and math.isfinite(high)
         and 0 < high - low <= HUGE_SPAN
-    )
-    if declared and low is not None and high is not None:
+    ):
         return float(low), float(high), False
     low, high = min(values), max(values)
     if high <= low:
