@@ -18,14 +18,7 @@ import torch
 from training.nli import evaluate as ev
 from training.nli.data import Example
 from training.nli.distillation import distillation_loss
-from training.nli.model import (
-    ID2LABEL,
-    pick_device,
-    save_checkpoint,
-    torch_predictor,
-    work_dir,
-    write_training,
-)
+from training.nli.model import ID2LABEL, pick_device, save_checkpoint, torch_predictor
 
 
 @dataclass
@@ -230,8 +223,7 @@ def _maybe_keep(
         history.best_score, history.best_step = score, history.steps
         # On disk too: a run stopped later can still be exported with --from-checkpoint.
         history.seconds = time.perf_counter() - start
-        folder = save_checkpoint(model, tokenizer, work_dir(args) / "pytorch", args.max_length)
-        write_training(folder, training_summary(history, 0.0) | {"partial": True})
+        save_checkpoint(model, tokenizer, args, training_summary(history, 0.0) | {"partial": True})
         return {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
     return best_state
 

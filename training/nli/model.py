@@ -85,15 +85,27 @@ def work_dir(args: argparse.Namespace) -> Path:
     return args.work or args.out.with_name(args.out.name + "-work")
 
 
-def save_checkpoint(model: Any, tokenizer: Any, folder: Path, max_length: int) -> Path:
-    """save_pretrained folder; ``max_length`` is added to config.json afterwards (transformers
-    refuses to save it as a model attribute, taking it for a generation parameter)."""
+def checkpoint_dir(args: argparse.Namespace) -> Path:
+    """``<work>/pytorch``: the fine-tuned classifier, which ``--from-checkpoint`` and another
+    run's ``--teacher`` read."""
+    return work_dir(args) / "pytorch"
+
+
+def save_checkpoint(
+    model: Any, tokenizer: Any, args: argparse.Namespace, training: dict[str, Any]
+) -> Path:
+    """The classifier as a save_pretrained folder in ``checkpoint_dir(args)``, with
+    ``training.json`` beside it so ``--from-checkpoint`` can report it. ``max_length`` is added
+    to config.json afterwards (transformers refuses to save it as a model attribute, taking it
+    for a generation parameter)."""
+    folder = checkpoint_dir(args)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    config["max_length"] = max_length
+    config["max_length"] = args.max_length
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (folder / "training.json").write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
     return folder
 
 
@@ -104,13 +116,8 @@ def load_checkpoint(folder: Path, device: torch.device) -> Any:
     return AutoModelForSequenceClassification.from_pretrained(folder).to(device)
 
 
-def write_training(checkpoint: Path, training: dict[str, Any]) -> None:
-    """``training.json`` beside a checkpoint, so ``--from-checkpoint`` can report it."""
-    text = json.dumps(training, indent=2) + "\n"
-    (checkpoint / "training.json").write_text(text, encoding="utf-8")
-
-
 def read_training(checkpoint: Path) -> dict[str, Any]:
+    """What ``save_checkpoint`` recorded about the training of ``checkpoint``."""
     path = checkpoint / "training.json"
     if not path.exists():
         return {"note": f"trained elsewhere; no training.json in {checkpoint}"}

@@ -17,7 +17,7 @@ import torch
 
 from training.nli import evaluate as ev
 from training.nli.data import Example, Splits
-from training.nli.model import ID2LABEL, pick_device, torch_predictor, work_dir
+from training.nli.model import ID2LABEL, checkpoint_dir, pick_device, torch_predictor, work_dir
 
 
 def held_out_report(
@@ -102,7 +102,7 @@ def teacher_metrics(
     metrics = {
         "config": config_record(args),
         "base_model": base_description(args, base, model),
-        "checkpoint": str(work_dir(args) / "pytorch"),
+        "checkpoint": str(checkpoint_dir(args)),
         "training": training,
         "held_out": {"torch": ev.evaluate(predict, ID2LABEL, splits.held_out)},
         "environment": environment(),

@@ -58,7 +58,6 @@ from training.nli.model import (
     read_training,
     save_checkpoint,
     work_dir,
-    write_training,
 )
 
 
@@ -248,8 +247,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"score {history.best_score:.4f}"
         )
         training = training_summary(history, t_prep)
-        checkpoint = save_checkpoint(model, tokenizer, work_dir(args) / "pytorch", args.max_length)
-        write_training(checkpoint, training)
+        checkpoint = save_checkpoint(model, tokenizer, args, training)
     if not args.export:
         return report.teacher_metrics(args, model, tokenizer, splits, base, training, t_start)
     t_export = time.perf_counter()
