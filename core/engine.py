@@ -326,7 +326,7 @@ def _generations(
     generates it while this one is parsed, scored and recorded: its requests never wait for a
     batch's slowest prompt or for the validators. A local model generates batch by batch, since
     it would compete with the validators for the same cores."""
-    if not plugins.backend.overlaps_validation or len(batches) < 2:
+    if len(batches) < 2 or not plugins.backend.overlaps_validation:  # asked only with work
         for batch in batches:
             yield batch, None
         return
