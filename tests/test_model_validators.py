@@ -85,21 +85,28 @@ def test_nli_aggregation_takes_each_claims_best_window_and_the_worst_claim():
     # two claims x three windows; columns: P(entailment), P(contradiction)
     grid = np.array([[0.9, 0.05], [0.1, 0.1], [0.2, 0.7],
                      [0.3, 0.1], [0.4, 0.5], [0.2, 0.2]], dtype=np.float32)  # fmt: skip
-    result = _aggregate(grid, claims=2, windows=3, start=0, numbers=[(0, []), (1, [])])
+    claims, windows = ["A.", "B."], ("W1.", "W2.", "W3.")
+    result = _aggregate(grid, claims, windows, start=0, numbers=[(0, []), (1, [])])
     assert result["entailment"] == pytest.approx(0.4)  # claim 2's best entailment
     assert result["score"] == pytest.approx(0.2)  # claim 2: max(0.2, -0.1, 0.0)
     assert result["contradiction"] == pytest.approx(0.1)  # at each claim's best window
     assert result["numbers_found"] == 1.0
+    # the evidence a reviewer sees: the window that decided each claim, and the claim's score
+    evidence = result["details"]["claims"]
+    assert [(e["claim"], e["window"]) for e in evidence] == [("A.", "W1."), ("B.", "W1.")]
+    assert [e["score"] for e in evidence] == pytest.approx([0.85, 0.2])
 
 
 def test_nli_aggregation_fails_a_claim_stating_a_number_the_document_lacks():
     grid = np.array([[0.9, 0.05], [0.8, 0.1]], dtype=np.float32)  # two claims x one window
-    result = _aggregate(grid, claims=2, windows=1, start=0, numbers=[(2, ["1995"]), (0, [])])
+    claims, windows = ["It opened in 1995.", "It is open."], ("It opened in 1994.",)
+    result = _aggregate(grid, claims, windows, start=0, numbers=[(2, ["1995"]), (0, [])])
     assert result["score"] == -1.0 and result["entailment"] == 0.0
     assert result["contradiction"] == pytest.approx(0.1)  # the model's own, unchanged
     assert result["numbers_found"] == 0.5
-    assert result["details"] == {"numbers_not_found": ["1995"]}
-    unchecked = _aggregate(grid, claims=2, windows=1, start=0, numbers=None)
+    assert result["details"]["numbers_not_found"] == ["1995"]
+    assert [e["score"] for e in result["details"]["claims"]] == [-1.0, pytest.approx(0.7)]
+    unchecked = _aggregate(grid, claims, windows, start=0, numbers=None)
     assert unchecked["score"] == pytest.approx(0.7) and "numbers_found" not in unchecked
 
 

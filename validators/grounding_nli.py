@@ -136,7 +136,7 @@ class GroundingNliValidator(Validator):
         for candidate in candidates:
             claims = self._claims(candidate)
             windows = document_windows(candidate.document, self.options.window_sentences)
-            plan.append((len(claims), len(windows), len(pairs), self._numbers(candidate, claims)))
+            plan.append((claims, windows, len(pairs), self._numbers(candidate, claims)))
             pairs.extend((w, h) for h in self._hypotheses(candidate, claims) for w in windows)
         probs = model.probabilities(pairs, self.options.batch_size)
         return [_aggregate(probs, *entry) for entry in plan]
@@ -153,17 +153,23 @@ NumberCheck = tuple[int, list[str]]
 
 
 def _aggregate(
-    probs, claims: int, windows: int, start: int, numbers: list[NumberCheck] | None
+    probs,
+    claim_texts: list[str],
+    window_texts: tuple[str, ...],
+    start: int,
+    numbers: list[NumberCheck] | None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    claims, windows = len(claim_texts), len(window_texts)
     if numbers is not None:
         stated = sum(n for n, _ in numbers)
         missing = [text for _, texts in numbers for text in texts]
         out["numbers_found"] = 1.0 if stated == 0 else 1.0 - len(missing) / stated
         if missing:
-            out["details"] = {"numbers_not_found": missing}
+            details["numbers_not_found"] = missing
     if claims == 0 or windows == 0:
-        return {"entailment": 0.0, "contradiction": 0.0, "score": -1.0, **out}
+        return {"entailment": 0.0, "contradiction": 0.0, "score": -1.0, **out, **_as(details)}
     grid = probs[start : start + claims * windows].reshape(claims, windows, 2)
     support = grid[:, :, 0] - grid[:, :, 1]
     best = support.argmax(axis=1)
@@ -174,12 +180,26 @@ def _aggregate(
         invented = [bool(texts) for _, texts in numbers]
         entailment[invented] = 0.0
         claim_score[invented] = -1.0
+    # the evidence a reviewer checks: each claim, the window that decided it, and its score
+    details["claims"] = [
+        {
+            "claim": text,
+            "window": window_texts[int(best[i])],
+            "score": round(float(claim_score[i]), 4),
+        }
+        for i, text in enumerate(claim_texts)
+    ]
     return {
         "entailment": float(entailment.min()),
         "contradiction": float(grid[rows, best, 1].max()),
         "score": float(claim_score.min()),
         **out,
+        **_as(details),
     }
+
+
+def _as(details: dict[str, Any]) -> dict[str, Any]:
+    return {"details": details} if details else {}
 
 
 @hookimpl
