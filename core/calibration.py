@@ -14,22 +14,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from groundset.core.errors import InputError
 from groundset.core.queries import accepted_source
 from groundset.core.store import Store
 
+if TYPE_CHECKING:
+    from groundset.core.learned_policy import LearnedPolicy
+
 __all__ = [
     "MIN_LABELS",
     "Calibration",
     "Estimate",
+    "Labels",
     "MetricCalibration",
     "Segment",
     "ThresholdFigures",
     "VerdictCalibration",
     "calibrate",
     "labelled_precision",
+    "weighted_share",
 ]
 
 #: fewer labelled candidates than this give intervals too wide to choose anything by
@@ -106,6 +111,8 @@ class Calibration:
     #: what the segments are (``document``, ``run``, ``model`` or a field), and each one
     by: str | None = None
     segments: list[Segment] = field(default_factory=list)
+    #: the learned policy against the best single metric, cross-validated (``learned_policy``)
+    learned: LearnedPolicy | None = None
 
 
 def labelled_precision(
@@ -116,23 +123,53 @@ def labelled_precision(
     import numpy as np
 
     labels, _ = _labels(store, aspect, "candidate_id", sorted(candidate_ids))
-    y = np.array(sorted(labels.values()), dtype=float)
-    if not len(y):
+    if not labels:
         return None
-    counts = _resample_counts(np.random.default_rng(seed), len(y), RESAMPLES)
-    return len(y), _estimate(float(y.mean()), counts @ y / len(y))
+    pairs = sorted((labels[c], labels.weight(c)) for c in labels)
+    y, w = (np.array(column, dtype=float) for column in zip(*pairs, strict=True))
+    return len(y), weighted_share(y, w, seed)
 
 
-def _labels(store: Store, aspect: str, column: str, keys: list[str]) -> tuple[dict[str, int], int]:
-    """Candidate -> its label, for the candidates whose ``column`` (``run_id`` or
-    ``candidate_id``) is among ``keys``: the majority of its labellers' latest labels (even
-    splits are left out, and counted)."""
+def weighted_share(y: Any, w: Any, seed: int = 0) -> Estimate:
+    """The (sampling-)weighted share of good labels ``y`` (1/0), with its bootstrap 95 %
+    interval: the precision of a set from the labels of some of its candidates."""
+    import numpy as np
+
+    counts = _resample_counts(np.random.default_rng(seed), len(y), RESAMPLES) * w
+    return _estimate(float(w @ y / w.sum()), counts @ y / counts.sum(axis=1))
+
+
+class Labels(dict[str, int]):
+    """Candidate -> its label (1 good, 0 bad), with each candidate's sampling weight: how many
+    candidates it stands for, relative to a uniform draw. A label the review queue drew from a
+    stratum or an uncertain region carries the inverse of its chance of being shown, so figures
+    over a deliberately uneven sample still estimate the whole run; other labels weigh 1."""
+
+    def __init__(self, labels: dict[str, int], weights: dict[str, float]) -> None:
+        super().__init__(labels)
+        self.weights = weights
+
+    def weight(self, candidate_id: str) -> float:
+        return self.weights.get(candidate_id, 1.0)
+
+    def part(self, members: Sequence[str]) -> Labels:
+        return Labels({c: self[c] for c in members}, self.weights)
+
+
+def _labels(store: Store, aspect: str, column: str, keys: list[str]) -> tuple[Labels, int]:
+    """The labels of the candidates whose ``column`` (``run_id`` or ``candidate_id``) is among
+    ``keys``: the majority of its labellers' latest labels (even splits are left out, and
+    counted), weighted by how they were drawn (the mean over its labels, 1 where none was)."""
     rows = store.query(
-        "SELECT candidate_id, avg(value) FROM latest_labels"
-        f" WHERE aspect = ? AND list_contains(?, {column}) GROUP BY candidate_id",
+        "SELECT candidate_id, avg(value), avg(coalesce(weight, 1)) FROM latest_labels"
+        f" WHERE aspect = ? AND {column} IN (SELECT unnest(?)) GROUP BY candidate_id",
         [aspect, keys],
     ).rows
-    labels = {cid: int(mean > 0.5) for cid, mean in rows if mean != 0.5}
+    kept = [(cid, mean, weight) for cid, mean, weight in rows if mean != 0.5]
+    labels = Labels(
+        {cid: int(mean > 0.5) for cid, mean, _ in kept},
+        {cid: float(weight) for cid, _, weight in kept if weight != 1},
+    )
     return labels, len(rows) - len(labels)
 
 
@@ -147,7 +184,8 @@ def _scores(store: Store, run_ids: list[str], ids: list[str]) -> dict[str, dict[
     """metric -> candidate -> its latest score, for the labelled candidates."""
     rows = store.query(
         "SELECT validator || '.' || metric, candidate_id, value FROM latest_scores"
-        " WHERE list_contains(?, run_id) AND list_contains(?, candidate_id)"
+        # a semi-join on the ids: list_contains would scan the list once per score row
+        " WHERE list_contains(?, run_id) AND candidate_id IN (SELECT unnest(?))"
         " AND value IS NOT NULL",
         [run_ids, ids],
     ).rows
@@ -194,7 +232,7 @@ def calibrate(
     if by is not None:
         result.by = by
         for value, members in _segments(store, labels, by).items():
-            part = {c: labels[c] for c in members}
+            part = labels.part(members)
             good_here = sum(part.values())
             enough = len(part) >= MIN_LABELS and 0 < good_here < len(part)
             metrics, policies = measure(part) if enough else ([], [])
@@ -213,9 +251,7 @@ class _Measure:
     rng: Any
     resamples: int
 
-    def __call__(
-        self, labels: dict[str, int]
-    ) -> tuple[list[MetricCalibration], list[VerdictCalibration]]:
+    def __call__(self, labels: Labels) -> tuple[list[MetricCalibration], list[VerdictCalibration]]:
         import numpy as np
 
         metrics = []
@@ -229,16 +265,25 @@ class _Measure:
             x = np.array([values[c] for c in ids], dtype=float)
             if len(ids) < MIN_LABELS or y.sum() in (0, len(ids)):
                 continue  # too few of this metric's candidates are labelled to say anything
-            counts = self._counts(len(ids))
-            metrics.append(_metric(metric, higher, default, x, y, counts, self.target))
-        policies = [
-            _verdict(name, passing, labels, self._counts(len(labels)))
-            for name, passing in self.verdicts
-        ]
+            w = self._weights(labels, ids)
+            metrics.append(_metric(metric, higher, default, x, y, w, self._counts(w), self.target))
+        policies = []
+        for name, passing in self.verdicts:
+            ids = _passing_first(passing, labels)
+            w = self._weights(labels, ids)
+            policies.append(_verdict(name, passing, labels, ids, w, self._counts(w)))
         return metrics, policies
 
-    def _counts(self, n: int) -> Any:
-        return _resample_counts(self.rng, n, self.resamples)
+    @staticmethod
+    def _weights(labels: Labels, ids: list[str]) -> Any:
+        import numpy as np
+
+        return np.array([labels.weight(c) for c in ids], dtype=float)
+
+    def _counts(self, weights: Any) -> Any:
+        """Each resample's weight on each candidate: how often it was drawn, times its
+        sampling weight."""
+        return _resample_counts(self.rng, len(weights), self.resamples) * weights
 
 
 #: ``--by`` segments other than a parsed field, and the SQL naming each candidate's segment
@@ -256,7 +301,7 @@ def _segments(store: Store, labels: dict[str, int], by: str) -> dict[str, list[s
     rows = store.query(
         f"SELECT c.candidate_id, {expression} FROM candidates c"
         " LEFT JOIN documents d USING (document_id) LEFT JOIN runs r USING (run_id)"
-        " WHERE list_contains(?, c.candidate_id)",
+        " WHERE c.candidate_id IN (SELECT unnest(?))",
         [*params, sorted(labels)],
     ).rows
     if by not in _SEGMENTS and all(value is None for _, value in rows):
@@ -272,7 +317,9 @@ def _segments(store: Store, labels: dict[str, int], by: str) -> dict[str, list[s
 
 def _verdicts(store: Store, run_ids: list[str]) -> list[tuple[str, set[str]]]:
     """(name, accepted candidate ids): every default threshold (``accepted_default``), then
-    each accept policy ``groundset accept`` recorded for the runs."""
+    each accept policy ``groundset accept`` recorded for the runs. Only labelled candidates are
+    asked about, the only ones a verdict is measured on: at a million candidates, listing every
+    accepted one took seconds."""
     policies = store.query(
         "SELECT DISTINCT policy FROM accepted WHERE list_contains(?, run_id) ORDER BY 1",
         [run_ids],
@@ -282,23 +329,28 @@ def _verdicts(store: Store, run_ids: list[str]) -> list[tuple[str, set[str]]]:
     for name, policy in named:
         sql, params = accepted_source(policy)
         ids = store.query(
-            f"SELECT candidate_id FROM ({sql}) WHERE list_contains(?, run_id)", [*params, run_ids]
+            f"SELECT candidate_id FROM ({sql}) WHERE list_contains(?, run_id) AND candidate_id"
+            " IN (SELECT candidate_id FROM labels WHERE list_contains(?, run_id))",
+            [*params, run_ids, run_ids],
         ).rows
         found.append((name, {cid for (cid,) in ids}))
     return found
 
 
+def _passing_first(passing: set[str], labels: Labels) -> list[str]:
+    return sorted(labels, key=lambda c: (c not in passing, labels[c], c))
+
+
 def _verdict(
-    name: str, passing: set[str], labels: dict[str, int], counts: Any
+    name: str, passing: set[str], labels: Labels, ids: list[str], w: Any, counts: Any
 ) -> VerdictCalibration:
-    """A yes/no verdict measured like a threshold: what it passes comes first in the order."""
+    """A yes/no verdict measured like a threshold: ``ids`` puts what it passes first."""
     import numpy as np
 
-    ids = sorted(labels, key=lambda c: (c not in passing, labels[c], c))
     x = np.array([float(c in passing) for c in ids])
     y = np.array([labels[c] for c in ids], dtype=float)
     ends = np.flatnonzero(np.r_[x[1:] != x[:-1], True])
-    figures = _Sweep(x, y, counts, ends).at_prefix(int(x.sum()), 1.0)
+    figures = _Sweep(x, y, w, counts, ends).at_prefix(int(x.sum()), 1.0)
     return VerdictCalibration(name, len(ids), figures)
 
 
@@ -308,6 +360,7 @@ def _metric(
     default: float | None,
     x: Any,
     y: Any,
+    w: Any,
     counts: Any,
     target: float,
 ) -> MetricCalibration:
@@ -315,32 +368,33 @@ def _metric(
 
     sign = 1.0 if higher else -1.0
     order = np.argsort(-sign * x, kind="stable")  # the most trusted first
-    xs, ys, cs = x[order], y[order], counts[:, order]
+    xs, ys, ws, cs = x[order], y[order], w[order], counts[:, order]
     # a threshold passes a prefix of this order: the end of each run of equal values
     ends = np.flatnonzero(np.r_[xs[1:] != xs[:-1], True])
-    sweep = _Sweep(xs, ys, cs, ends)
+    sweep = _Sweep(xs, ys, ws, cs, ends)
     default_figures = None
     if default is not None:
         passing = int(np.sum(sign * x >= sign * default))
         default_figures = sweep.at_prefix(passing, float(default))
     recommended, advice = sweep.recommend(target)
     return MetricCalibration(
-        metric, higher, len(y), int(y.sum()), _auroc(sign * x, y, counts),
+        metric, higher, len(y), int(y.sum()), _auroc(sign * x, y, w, counts),
         default_figures, recommended, advice,
     )  # fmt: skip
 
 
 class _Sweep:
-    """Cumulative true positives and passes along the score order, for the sample and for every
-    resample: a threshold's figures are one column of these."""
+    """Cumulative (weighted) true positives and passes along the score order, for the sample and
+    for every resample: a threshold's figures are one column of these."""
 
-    def __init__(self, xs: Any, ys: Any, cs: Any, ends: Any) -> None:
+    def __init__(self, xs: Any, ys: Any, ws: Any, cs: Any, ends: Any) -> None:
         import numpy as np
 
         self.xs, self.ends, self.n = xs, ends, len(ys)
-        self.tp = np.cumsum(ys)
-        self.passed = np.arange(1, len(ys) + 1)
-        self.positives = ys.sum()
+        self.tp = np.cumsum(ws * ys)
+        self.passed = np.cumsum(ws)
+        self.positives = (ws * ys).sum()
+        self.total = ws.sum()
         self.boot_tp = np.cumsum(cs * ys, axis=1)
         self.boot_passed = np.cumsum(cs, axis=1)
         self.boot_positives = self.boot_tp[:, -1]
@@ -356,7 +410,7 @@ class _Sweep:
             return ThresholdFigures(threshold, 0, none, Estimate(0.0, 0.0, 0.0), ba)
         i = passing - 1
         tp, passed = self.tp[i], self.passed[i]
-        negatives = self.n - self.positives
+        negatives = self.total - self.positives
         bt, bp = self.boot_tp[:, i], self.boot_passed[:, i]
         bneg = self.boot_total - self.boot_positives
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -365,7 +419,7 @@ class _Sweep:
             tnr, btnr = (negatives - (passed - tp)) / negatives, (bneg - (bp - bt)) / bneg
             recall = _estimate(tpr, btpr)
             balanced = _estimate((tpr + tnr) / 2, (btpr + btnr) / 2)
-        return ThresholdFigures(threshold, int(passed), precision, recall, balanced)
+        return ThresholdFigures(threshold, passing, precision, recall, balanced)
 
     def recommend(self, target: float) -> tuple[ThresholdFigures | None, str | None]:
         """The loosest threshold whose precision's lower bound is at least ``target``."""
@@ -416,13 +470,13 @@ def _estimate(point: float, boot: Any) -> Estimate:
     return Estimate(float(point), float(low), float(high))
 
 
-def _auroc(x: Any, y: Any, counts: Any) -> Estimate:
+def _auroc(x: Any, y: Any, w: Any, counts: Any) -> Estimate:
     """Probability that a good candidate outscores a bad one (ties count half), by ranks, with
-    the resamples' figures from their counts as weights."""
+    the sampling weights and the resamples' counts as weights."""
     import numpy as np
 
     order = np.argsort(x, kind="stable")
-    xs, ys, cs = x[order], y[order], counts[:, order]
+    xs, ys, ws, cs = x[order], y[order], w[order], counts[:, order]
     starts = np.searchsorted(xs, xs, side="left")
     stops = np.searchsorted(xs, xs, side="right")
 
@@ -435,5 +489,5 @@ def _auroc(x: Any, y: Any, counts: Any) -> Estimate:
         with np.errstate(divide="ignore", invalid="ignore"):
             return (positives * beats).sum(axis=1) / (positives.sum(1) * negatives.sum(1))
 
-    point = float(auc(np.ones((1, len(ys))))[0])
+    point = float(auc(ws[None, :])[0])
     return _estimate(point, auc(cs))

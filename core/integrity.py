@@ -80,10 +80,29 @@ CHECKS: tuple[Check, ...] = (
         f"SELECT candidate_id || ' ' || aspect FROM labels WHERE aspect NOT IN ({_in(ASPECTS)})",
     ),
     Check(
+        "label weight",
+        "a label the review queue drew has a positive sampling weight and a known phase",
+        "SELECT candidate_id || ' ' || coalesce(weight::VARCHAR, 'NULL') FROM labels"
+        " WHERE weight <= 0 OR (weight IS NOT NULL AND sampling NOT IN ('stratified', 'active'))",
+    ),
+    Check(
         "policy_results -> policies",
         "every verdict names a recorded policy version",
         "SELECT r.policy || ' ' || r.policy_version FROM policy_results r"
         " ANTI JOIN policies p USING (policy, policy_version)",
+    ),
+    Check(
+        "calibrations.run_ids -> runs",
+        "every run a recorded calibration measured is in runs",
+        "SELECT c.calibration_id || ' ' || c.run_id FROM"
+        " (SELECT calibration_id, unnest(run_ids) AS run_id FROM calibrations) c"
+        " ANTI JOIN runs r USING (run_id)",
+    ),
+    Check(
+        "calibrations -> policies",
+        "a learned policy a calibration recorded is in policies",
+        "SELECT c.calibration_id || ' ' || c.policy FROM calibrations c"
+        " ANTI JOIN policies p USING (policy, policy_version) WHERE c.policy IS NOT NULL",
     ),
     Check(
         "duplicate work",

@@ -304,6 +304,49 @@ def m008_export_precision(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration
+def m009_label_weights(db: duckdb.DuckDBPyConnection) -> None:
+    """How a label was drawn, so estimates from a sampled queue stay unbiased: ``weight`` is the
+    inverse of the chance the review queue had of showing the candidate, relative to a uniform
+    draw (NULL for labels nobody sampled: imported, or from a scored file, which count as 1),
+    and ``sampling`` the queue's phase (``stratified`` or ``active``)."""
+    db.execute(
+        """
+        ALTER TABLE labels ADD COLUMN weight DOUBLE;
+        ALTER TABLE labels ADD COLUMN sampling VARCHAR;
+        CREATE OR REPLACE VIEW latest_labels AS
+        SELECT * EXCLUDE (seq) FROM labels
+        QUALIFY row_number() OVER (
+            PARTITION BY candidate_id, aspect, labeller ORDER BY seq DESC) = 1;
+        """
+    )
+
+
+@migration
+def m010_calibrations(db: duckdb.DuckDBPyConnection) -> None:
+    """Every ``groundset calibrate`` result, kept: which runs and labels it measured (their
+    count and a fingerprint of the labels, so a later result on changed labels is told apart),
+    the groundset version, the whole result as ``--format json`` prints it, and the learned
+    policy it recorded, if one won."""
+    db.execute(
+        """
+        CREATE TABLE calibrations (
+            calibration_id VARCHAR PRIMARY KEY,
+            run_ids VARCHAR[] NOT NULL,
+            aspect VARCHAR NOT NULL,
+            target_precision DOUBLE NOT NULL,
+            labelled INTEGER NOT NULL,
+            labels_fingerprint VARCHAR NOT NULL,
+            groundset_version VARCHAR NOT NULL,
+            result JSON NOT NULL,
+            policy VARCHAR,
+            policy_version VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        """
+    )
+
+
 def _groundset_version() -> str:
     try:
         return importlib.metadata.version("groundset")

@@ -230,9 +230,12 @@ def label_row(
     source: str,
     origin: str | None = None,
     note: str | None = None,
+    weight: float | None = None,
+    sampling: str | None = None,
 ) -> dict[str, Any]:
     """A person's verdict on a candidate (1 good, 0 bad): ``source`` says how it arrived
-    (``review``, ``import``, ``score``) and ``origin`` where from (a file and line)."""
+    (``review``, ``import``, ``score``) and ``origin`` where from (a file and line); a label
+    the review queue drew carries its sampling ``weight`` and phase."""
     return {
         "candidate_id": candidate_id,
         "run_id": run_id,
@@ -242,4 +245,6 @@ def label_row(
         "note": note,
         "source": source,
         "origin": origin,
+        "weight": weight,
+        "sampling": sampling,
     }

@@ -31,6 +31,7 @@ from groundset.core.errors import StoreError
 __all__ = [
     "WriterLock",
     "connect",
+    "process_alive",
     "readers_waiting",
     "set_notify",
     "tell",
@@ -121,7 +122,7 @@ def _requests(path: Path) -> list[Path]:
     return list(path.parent.glob(f"{path.name}.read-*"))
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -139,7 +140,7 @@ def readers_waiting(path: Path) -> bool:
             pid = int(request.name.rsplit("-", 1)[1])
         except ValueError:
             continue
-        if _alive(pid):
+        if process_alive(pid):
             waiting = True
         else:
             with contextlib.suppress(OSError):
@@ -171,9 +172,13 @@ def _read_request(path: Path) -> Iterator[None]:
                 request.unlink()
 
 
-def connect(path: Path, read_only: bool, notify: Notify | None = None) -> duckdb.DuckDBPyConnection:
-    """Open ``path``, waiting while another process has it: a reader asks the writer to yield
-    and waits up to ``GROUNDSET_READ_WAIT_S``; the writer waits for readers to finish."""
+def connect(
+    path: Path, read_only: bool, notify: Notify | None = None, ask: bool | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open ``path``, waiting while another process has it: a reader (and, with ``ask``, a
+    guest that writes a few rows between the writer's batches) asks the writer to yield and
+    waits up to ``GROUNDSET_READ_WAIT_S``; the writer waits for readers to finish."""
+    asking = read_only if ask is None else ask
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as error:
@@ -181,9 +186,9 @@ def connect(path: Path, read_only: bool, notify: Notify | None = None) -> duckdb
             raise StoreError(f"cannot open store {path}: {_first_line(error)}") from None
     notify = notify or _notify
     started = time.monotonic()
-    limit = read_wait_s() if read_only else max(read_wait_s(), 600.0)
+    limit = read_wait_s() if asking else max(read_wait_s(), 600.0)
     told = False
-    with _read_request(path) if read_only else contextlib.nullcontext():
+    with _read_request(path) if asking else contextlib.nullcontext():
         while True:
             time.sleep(POLL_S)
             try:

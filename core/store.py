@@ -87,26 +87,30 @@ class Store:
         read_only: bool = False,
         upgrade: bool = True,
         notify: Notify | None = None,
+        guest: bool = False,
     ) -> None:
         self.path = Path(path)
         check_is_store(self.path)
         self.read_only = read_only
+        #: a guest writes a few rows (the review page's labels) without the writer's lock: it
+        #: asks the writer to yield, as a reader does, and holds the file only for its write
+        self.guest = guest and not read_only
         self._notify = notify
         self._lock: WriterLock | None = None
         self._db: duckdb.DuckDBPyConnection | None = None
         self._touched: dict[str, float] = {}
-        if read_only and not self.path.exists():
+        if (read_only or self.guest) and not self.path.exists():
             raise StoreError(
                 f"no store at {self.path}: run `groundset run CONFIG` first, or pass --db FILE"
             )
-        if read_only and upgrade:
+        if (read_only or self.guest) and upgrade:
             self._upgrade()
-        if not read_only:
+        if not read_only and not self.guest:
             self._lock = WriterLock(self.path)
             self._lock.acquire()
         try:
             check_not_newer(self.db, str(self.path))
-            if not read_only:
+            if not read_only and not self.guest:
                 apply_migrations(self.db)
                 self.refresh_views()
         except BaseException:
@@ -117,8 +121,8 @@ class Store:
     def db(self) -> duckdb.DuckDBPyConnection:
         """The connection, opened again after :meth:`release` when next needed."""
         if self._db is None:
-            self._db = connect(self.path, self.read_only, self._notify)
-            if not self.read_only:
+            self._db = connect(self.path, self.read_only, self._notify, ask=self.guest or None)
+            if not self.read_only and not self.guest:
                 self._db.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         return self._db
 
@@ -371,11 +375,33 @@ class Store:
                 [as_json(merged), run_id],
             )
 
-    def record_labels(self, labels: list[dict[str, Any]]) -> None:
-        """Labels (``rows.label_row``), all or none, in the order given."""
-        if labels:
-            with self._transaction():
+    def record_labels(self, labels: list[dict[str, Any]], *, once: bool = False) -> int:
+        """Labels (``rows.label_row``), all or none, in the order given; how many were new.
+        With ``once``, a label whose ``origin`` is already recorded is left out: the review
+        page replays its journal after a crash, and a label must not count twice."""
+        if not labels:
+            return 0
+        with self._transaction() as db:
+            if once:
+                origins = [row["origin"] for row in labels]
+                seen = {
+                    origin
+                    for (origin,) in db.execute(
+                        "SELECT origin FROM labels WHERE list_contains(?, origin)", [origins]
+                    ).fetchall()
+                }
+                labels = [row for row in labels if row["origin"] not in seen]
+            if labels:
                 self._insert("labels", pa.Table.from_pylist(labels))
+        return len(labels)
+
+    def remove_label(self, origin: str) -> int:
+        """Take back the label recorded with ``origin`` (the review page's undo, of a label
+        its labeller just made); how many rows went."""
+        with self._transaction() as db:
+            found = db.execute("SELECT count(*) FROM labels WHERE origin = ?", [origin]).fetchone()
+            db.execute("DELETE FROM labels WHERE origin = ?", [origin])
+        return int(found[0]) if found else 0
 
     def record_policy(
         self, policy: str, version: str, definition: str, run_id: str, results: pa.Table

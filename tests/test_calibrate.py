@@ -81,14 +81,14 @@ def test_the_recommended_threshold_is_the_loosest_meeting_the_target_at_its_lowe
     x = np.round(rng.random(400), 2)
     y = (rng.random(400) < x).astype(float)  # higher scores are more often good
     counts = rng.multinomial(400, np.full(400, 1 / 400), size=500)
-    m = _metric("m", True, 0.5, x, y, counts, 0.8)
+    m = _metric("m", True, 0.5, x, y, np.ones(400), counts, 0.8)
     assert m.recommended is not None and m.recommended.precision.low >= 0.8
     # one step looser passes the next candidates down, and its lower bound falls short
     looser = sorted({v for v in x if v < m.recommended.threshold}, reverse=True)[0]
-    relaxed = _metric("m", True, looser, x, y, counts, 0.8).default
+    relaxed = _metric("m", True, looser, x, y, np.ones(400), counts, 0.8).default
     assert relaxed is not None and relaxed.precision.low < 0.8
     # lower-is-better metrics are read the other way round
-    flipped = _metric("m", False, -0.5, -x, y, counts, 0.8)
+    flipped = _metric("m", False, -0.5, -x, y, np.ones(400), counts, 0.8)
     assert flipped.recommended is not None
     assert flipped.recommended.threshold == pytest.approx(-m.recommended.threshold)
 
@@ -96,7 +96,7 @@ def test_the_recommended_threshold_is_the_loosest_meeting_the_target_at_its_lowe
 def test_auroc_counts_ties_as_half():
     x, y = np.array([0.1, 0.5, 0.5, 0.9]), np.array([0.0, 0.0, 1.0, 1.0])
     counts = np.ones((4, 4), dtype=int)
-    assert _auroc(x, y, counts).value == pytest.approx((0.5 + 1 + 1 + 1) / 4)
+    assert _auroc(x, y, np.ones(len(y)), counts).value == pytest.approx((0.5 + 1 + 1 + 1) / 4)
 
 
 def test_too_few_labels_or_one_class_is_a_one_line_error(tmp_path):

@@ -47,6 +47,9 @@ DAMAGE = {
     " candidate_id IN (SELECT candidate_id FROM candidates WHERE status = 'ok' LIMIT 1)",
     "candidate status": "UPDATE candidates SET status = 'ok' WHERE NOT parse_ok",
     "score range": "UPDATE scores SET value = 7 WHERE metric = 'rouge_l'",
+    "label weight": "INSERT INTO labels (candidate_id, run_id, value, labeller, source, weight,"
+    " sampling) SELECT candidate_id, run_id, 1, 'ann', 'review', -1, 'active' FROM candidates"
+    " LIMIT 1",
 }
 
 

@@ -33,7 +33,10 @@ def accept(config: str | None, policy_name: str, run_ref: str, db: str | None) -
     """Record which candidates of a run pass an accept policy.
 
     The policy comes from CONFIG's [accept.NAME] table, or else from the config the run was
-    made with. Verdicts land in policy_results (view: accepted), beside the policy's rules."""
+    made with, or else is the newest policy NAME that `groundset calibrate` learned. Verdicts
+    land in policy_results (view: accepted), beside the policy's rules."""
+    from groundset.core.learned_policy import apply_learned, recorded_learned
+
     with Store(store_path(db, config)) as store:
         run_id = store.resolve_run(run_ref)
         if config:
@@ -42,11 +45,15 @@ def accept(config: str | None, policy_name: str, run_ref: str, db: str | None) -
         else:
             policies = recorded_policies(store, run_id)
             source = f"the config of run {run_id[:12]}"
-        if policy_name not in policies:
+        learned = None if policy_name in policies else recorded_learned(store, policy_name)
+        if policy_name not in policies and learned is None:
             known = ", ".join(sorted(policies)) or "none"
             hint = "" if config else f"; pass the CONFIG that defines [accept.{policy_name}]"
             raise ConfigError(f"no policy {policy_name!r} in {source} (policies: {known}){hint}")
-        outcome = apply_policy(store, policies[policy_name], run_id)
+        if learned is not None:
+            outcome = apply_learned(store, learned, run_id)
+        else:
+            outcome = apply_policy(store, policies[policy_name], run_id)
     share = 100 * outcome.passed / outcome.candidates if outcome.candidates else 0.0
     click.echo(
         f"policy {outcome.policy} (version {outcome.version}): {outcome.passed} of"

@@ -40,25 +40,57 @@ __all__ = ["calibrate_command"]
     help="Also measure each segment: document, run, model, or a parsed field (e.g. question_type)",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap")
+@click.option("--policy-name", help="Name of the learned policy  [default: learned_ASPECT]")
+@click.option(
+    "--record/--no-record",
+    default=True,
+    show_default=True,
+    help="Keep the result (table calibrations) and a learned policy that wins (policies); takes"
+    " the store's writer lock for a moment, so --no-record while a run writes",
+)
+@click.option("--html", type=click.Path(dir_okay=False), help="Also write the curves as HTML")
 @db_option
 def calibrate_command(
     runs: tuple[str, ...], aspect: str, target_precision: float, fmt: str, by: str | None,
-    seed: int, db: str | None,
+    seed: int, policy_name: str | None, record: bool, html: str | None, db: str | None,
 ) -> None:  # fmt: skip
     """Measure every metric of RUNS (default: the latest run) on their labelled candidates
     (`groundset labels import`, `groundset score --label-field`): AUROC, and precision, recall
     and balanced accuracy at the default threshold and at a recommended one, each with a
     bootstrap 95% interval. A candidate's label is the majority of its labellers' latest labels.
-    Needs at least 20 labelled candidates, good and bad ones both."""
-    from groundset.core.calibration import calibrate
+    Needs at least 20 labelled candidates, good and bad ones both.
 
+    Also cross-validates a logistic regression over all the metrics against the best single
+    metric, and keeps it as accept policy learned_ASPECT only where it beats that metric."""
+    from groundset.core.calibration import calibrate
+    from groundset.core.calibration_record import (
+        learned_lines,
+        measure_learned,
+        record_calibration,
+        recorded_lines,
+    )
+    from groundset.core.report.calibration_page import render_calibration_html
+    from groundset.core.report.page import check_html_path, write_html
+
+    if html:
+        check_html_path(html)
     with Store(db or DEFAULT_DB, read_only=True) as store:
         run_ids = [store.resolve_run(ref) for ref in runs or ("latest",)]
         result = calibrate(store, run_ids, aspect, target_precision, seed=seed, by=by)
-    if fmt == "json":
-        click.echo(json.dumps(dataclasses.asdict(result), indent=2))
+        measured = measure_learned(store, result, policy_name, seed)
+        page = html and render_calibration_html(store, result, measured.held_out, store.path)
+    as_json = json.dumps(dataclasses.asdict(result), indent=2)
+    recorded = None
+    if record:  # after reading: the writer lock is held only for the write
+        with Store(db or DEFAULT_DB) as store:
+            recorded = record_calibration(store, result, as_json, measured)
+    after = recorded_lines(recorded, result.learned)
+    if html and page:
+        after.append(f"HTML page: {write_html(html, page)}")
+    if fmt == "json":  # the JSON alone, as recorded: the record is in table calibrations
+        click.echo(as_json)
     else:
-        click.echo(_text(result))
+        click.echo("\n".join([_text(result), *learned_lines(result), *after]))
 
 
 def _text(result: Calibration) -> str:

@@ -1,0 +1,191 @@
+"""One reviewer's sitting: the queue, the candidate on the page, what can be undone, and the
+progress the page shows (labels so far, and the estimated precision of the accepted set).
+
+Every read of the store opens it read-only for that request and closes it again, so a run on the
+same file is held up for one query at a time, never for the sitting."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from groundset.core.calibration import weighted_share
+from groundset.core.errors import InputError, StoreError
+from groundset.core.review.evidence import candidate_view
+from groundset.core.review.journal import LabelJournal
+from groundset.core.review.queue import Draw, ReviewQueue, load_pool
+from groundset.core.rows import label_row
+from groundset.core.store import Store
+
+__all__ = ["ReviewSession"]
+
+LABELS_SQL = """
+SELECT candidate_id, avg(value), avg(coalesce(weight, 1)) FROM latest_labels
+WHERE aspect = ? AND list_contains(?, run_id) GROUP BY candidate_id
+"""
+
+
+@dataclass(frozen=True)
+class _Made:
+    """A label this sitting made: what undo takes back."""
+
+    origin: str
+    draw: Draw
+
+
+class ReviewSession:
+    """The state behind the review page. Thread-safe: the web server calls it from its workers."""
+
+    def __init__(
+        self,
+        db: Path,
+        run_refs: list[str],
+        aspect: str,
+        labeller: str,
+        seed: int = 0,
+        stratified: int | None = None,
+    ) -> None:
+        self.db = db
+        self.aspect = aspect
+        self.labeller = labeller
+        self.store_lock = threading.Lock()
+        self._lock = threading.RLock()
+        with Store(db, read_only=True) as store:
+            refs = run_refs or ["latest"]
+            self.run_ids = list(dict.fromkeys(store.resolve_run(ref) for ref in refs))
+            names = store.query(
+                "SELECT coalesce(name, run_id) FROM runs WHERE list_contains(?, run_id)",
+                [self.run_ids],
+            ).rows
+            self.run_names = [name for (name,) in names]
+            pool = load_pool(store, self.run_ids)
+            self.labels = {
+                cid: (mean, weight)
+                for cid, mean, weight in store.query(LABELS_SQL, [aspect, self.run_ids]).rows
+            }
+        if not pool.ids:
+            raise InputError(
+                f"nothing to review: run(s) {', '.join(self.run_names)} have no parsed candidates"
+            )
+        self.pool = pool
+        self.runs_of = dict(zip(pool.ids, pool.runs, strict=True))
+        options = {} if stratified is None else {"stratified": stratified}
+        self.queue = ReviewQueue(pool, set(self.labels), seed, **options)
+        self.journal = LabelJournal(db, self.store_lock)
+        self.current: Draw | None = None
+        self.made: list[_Made] = []
+        self.skipped = 0
+
+    # --- what the page asks -------------------------------------------------------------------
+
+    def next(self) -> dict[str, Any]:
+        """The candidate on the page (drawn when there is none), with the progress."""
+        with self._lock:
+            if self.current is None:
+                self.current = self.queue.next()
+            draw = self.current
+        view, busy = None, None
+        if draw is not None:
+            try:
+                with self.store_lock, Store(self.db, read_only=True, upgrade=False) as store:
+                    view = candidate_view(store, draw.candidate_id)
+            except StoreError as error:  # a writer holds the file: the page asks again
+                busy = str(error)
+            if view is not None:
+                view["sampling"] = {"phase": draw.sampling, "weight": draw.weight}
+        progress = self.progress()
+        progress["store_busy"] = progress["store_busy"] or busy
+        return {"candidate": view, "progress": progress}
+
+    def label(self, candidate_id: str, value: int, note: str | None) -> dict[str, Any]:
+        with self._lock:
+            draw = self._current(candidate_id)
+            origin = f"review:{uuid.uuid4().hex}"
+            self.journal.add(
+                label_row(
+                    candidate_id,
+                    self.runs_of[candidate_id],
+                    value,
+                    aspect=self.aspect,
+                    labeller=self.labeller,
+                    source="review",
+                    origin=origin,
+                    note=note or None,
+                    weight=draw.weight,
+                    sampling=draw.sampling,
+                )
+            )
+            self.labels[candidate_id] = (float(value), draw.weight)
+            self.made.append(_Made(origin, draw))
+            self.queue.close(candidate_id)
+            self.current = None
+        return self.next()
+
+    def skip(self, candidate_id: str) -> dict[str, Any]:
+        with self._lock:
+            self._current(candidate_id)
+            self.queue.close(candidate_id)
+            self.skipped += 1
+            self.current = None
+        return self.next()
+
+    def undo(self) -> dict[str, Any]:
+        """Take back this sitting's last label and show its candidate again."""
+        with self._lock:
+            if not self.made:
+                raise InputError("nothing to undo: no label made on this page yet")
+            made = self.made.pop()
+            self.journal.remove(made.origin)
+            self.labels.pop(made.draw.candidate_id, None)
+            self.queue.reopen(made.draw.candidate_id)
+            if self.current is not None:
+                self.queue.reopen(self.current.candidate_id)
+            self.current = made.draw
+        return self.next()
+
+    def progress(self) -> dict[str, Any]:
+        import numpy as np
+
+        with self._lock:
+            labelled = dict(self.labels)
+            made, pending = len(self.made), len(self.journal.pending)
+        accepted = [
+            (int(mean > 0.5), weight)
+            for cid, (mean, weight) in labelled.items()
+            if mean != 0.5 and cid in self.pool.index
+            and self.pool.accepted[self.pool.index[cid]]
+        ]  # fmt: skip
+        precision = None
+        if accepted:
+            y, w = (np.array(column, dtype=float) for column in zip(*accepted, strict=True))
+            estimate = weighted_share(y, w)
+            precision = {"value": estimate.value, "low": estimate.low, "high": estimate.high}
+        return {
+            "runs": self.run_names,
+            "aspect": self.aspect,
+            "labeller": self.labeller,
+            "labelled": len(labelled),
+            "this_sitting": made,
+            "skipped": self.skipped,
+            "pending": pending,
+            "store_busy": self.journal.last_error,
+            "remaining": self.queue.remaining,
+            "candidates": len(self.pool.ids),
+            "accepted_candidates": int(self.pool.accepted.sum()),
+            "accepted_labelled": len(accepted),
+            "accepted_precision": precision,
+        }
+
+    def _current(self, candidate_id: str) -> Draw:
+        if self.current is None or self.current.candidate_id != candidate_id:
+            raise InputError(f"candidate {candidate_id} is not the one on the page: reload it")
+        return self.current
+
+    def start(self) -> None:
+        self.journal.start()
+
+    def stop(self) -> None:
+        self.journal.stop()
