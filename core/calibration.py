@@ -130,13 +130,28 @@ def labelled_precision(
     return len(y), weighted_share(y, w, seed)
 
 
-def weighted_share(y: Any, w: Any, seed: int = 0) -> Estimate:
+def weighted_share(y: Any, w: Any, seed: int = 0, population: int | None = None) -> Estimate:
     """The (sampling-)weighted share of good labels ``y`` (1/0), with its bootstrap 95 %
-    interval: the precision of a set from the labels of some of its candidates."""
+    interval: the precision of a set from the labels of some of its candidates. Given the set's
+    size (``population``), the interval narrows by the finite population correction
+    sqrt(1 - n/N): once most of a set is labelled, only its unlabelled rest is uncertain, and
+    with all of it labelled the precision is known."""
     import numpy as np
 
+    point = float(w @ y / w.sum())
+    keep = np.sqrt(max(0.0, 1 - len(y) / population)) if population else 1.0
+    if y.min() == y.max():  # every resample agrees: the bootstrap would say [p, p]
+        return _one_sided(point, float(w.sum() ** 2 / (w**2).sum()), keep)
     counts = _resample_counts(np.random.default_rng(seed), len(y), RESAMPLES) * w
-    return _estimate(float(w @ y / w.sum()), counts @ y / counts.sum(axis=1))
+    boot = counts @ y / counts.sum(axis=1)
+    return _estimate(point, point + (boot - point) * keep)
+
+
+def _one_sided(point: float, n: float, keep: float) -> Estimate:
+    """All labels good (or all bad): the Wilson score interval's open side, on the labels'
+    effective number (weights spread it), instead of a bootstrap that cannot move."""
+    reach = (1 - n / (n + 1.96**2)) * keep
+    return Estimate(point, point - reach, point) if point == 1 else Estimate(point, 0.0, reach)
 
 
 class Labels(dict[str, int]):

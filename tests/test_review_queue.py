@@ -97,3 +97,16 @@ def test_calibrate_and_export_precision_weigh_each_label_by_how_it_was_drawn(
     assert labelled == len(rows) and estimate is not None
     assert estimate.value == pytest.approx(expected)
     assert estimate.low is not None and estimate.low < expected < (estimate.high or 0)
+
+
+def test_the_accepted_sets_interval_narrows_as_it_is_labelled_and_never_collapses_early():
+    y, w = np.array([1.0] * 24 + [0.0] * 6), np.ones(30)
+    wide = weighted_share(y, w)
+    half_done = weighted_share(y, w, population=60)
+    known = weighted_share(y, w, population=30)  # every member labelled: nothing is uncertain
+    assert wide.low < half_done.low < 0.8 < half_done.high < wide.high
+    assert known.low == known.high == pytest.approx(0.8)
+    # all good so far: not "[1.00, 1.00]", but how low 30 good labels still allow
+    all_good = weighted_share(np.ones(30), np.ones(30))
+    assert all_good.high == 1.0 and 0.85 < all_good.low < 0.92
+    assert weighted_share(np.ones(30), np.ones(30), population=30).low == 1.0

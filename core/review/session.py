@@ -161,7 +161,7 @@ class ReviewSession:
         precision = None
         if accepted:
             y, w = (np.array(column, dtype=float) for column in zip(*accepted, strict=True))
-            estimate = weighted_share(y, w)
+            estimate = weighted_share(y, w, population=int(self.pool.accepted.sum()))
             precision = {"value": estimate.value, "low": estimate.low, "high": estimate.high}
         return {
             "runs": self.run_names,
