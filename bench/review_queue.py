@@ -47,7 +47,7 @@ def sitting(pool: Any, truth: dict[str, int], order: str, seed: int, half: float
     """One simulated reviewer: labels until the accepted set's interval is narrow enough."""
     import numpy as np
 
-    from groundset.core.calibration import weighted_share
+    from groundset.core.intervals import weighted_share
     from groundset.core.review.queue import ReviewQueue
 
     queue = ReviewQueue(pool, set(), seed=seed)

@@ -17,6 +17,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from groundset.core.errors import InputError
+from groundset.core.intervals import (
+    RESAMPLES,
+    Estimate,
+    auroc,
+    estimate,
+    resample_counts,
+    weighted_share,
+    widened,
+    wilson,
+)
 from groundset.core.queries import accepted_source
 from groundset.core.store import Store
 
@@ -34,22 +44,10 @@ __all__ = [
     "VerdictCalibration",
     "calibrate",
     "labelled_precision",
-    "weighted_share",
 ]
 
 #: fewer labelled candidates than this give intervals too wide to choose anything by
 MIN_LABELS = 20
-RESAMPLES = 1000
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A figure and its bootstrap 95 % interval (None where it is undefined, e.g. precision
-    when nothing passes)."""
-
-    value: float | None
-    low: float | None
-    high: float | None
 
 
 @dataclass(frozen=True)
@@ -130,30 +128,6 @@ def labelled_precision(
     return len(y), weighted_share(y, w, seed)
 
 
-def weighted_share(y: Any, w: Any, seed: int = 0, population: int | None = None) -> Estimate:
-    """The (sampling-)weighted share of good labels ``y`` (1/0), with its bootstrap 95 %
-    interval: the precision of a set from the labels of some of its candidates. Given the set's
-    size (``population``), the interval narrows by the finite population correction
-    sqrt(1 - n/N): once most of a set is labelled, only its unlabelled rest is uncertain, and
-    with all of it labelled the precision is known."""
-    import numpy as np
-
-    point = float(w @ y / w.sum())
-    keep = np.sqrt(max(0.0, 1 - len(y) / population)) if population else 1.0
-    if y.min() == y.max():  # every resample agrees: the bootstrap would say [p, p]
-        return _one_sided(point, float(w.sum() ** 2 / (w**2).sum()), keep)
-    counts = _resample_counts(np.random.default_rng(seed), len(y), RESAMPLES) * w
-    boot = counts @ y / counts.sum(axis=1)
-    return _estimate(point, point + (boot - point) * keep)
-
-
-def _one_sided(point: float, n: float, keep: float) -> Estimate:
-    """All labels good (or all bad): the Wilson score interval's open side, on the labels'
-    effective number (weights spread it), instead of a bootstrap that cannot move."""
-    reach = (1 - n / (n + 1.96**2)) * keep
-    return Estimate(point, point - reach, point) if point == 1 else Estimate(point, 0.0, reach)
-
-
 class Labels(dict[str, int]):
     """Candidate -> its label (1 good, 0 bad), with each candidate's sampling weight: how many
     candidates it stands for, relative to a uniform draw. A label the review queue drew from a
@@ -186,13 +160,6 @@ def _labels(store: Store, aspect: str, column: str, keys: list[str]) -> tuple[La
         {cid: float(weight) for cid, _, weight in kept if weight != 1},
     )
     return labels, len(rows) - len(labels)
-
-
-def _resample_counts(rng: Any, n: int, resamples: int) -> Any:
-    """How often each of ``n`` candidates is drawn, in each bootstrap resample."""
-    import numpy as np
-
-    return rng.multinomial(n, np.full(n, 1 / n), size=resamples)
 
 
 def _scores(store: Store, run_ids: list[str], ids: list[str]) -> dict[str, dict[str, float]]:
@@ -298,7 +265,7 @@ class _Measure:
     def _counts(self, weights: Any) -> Any:
         """Each resample's weight on each candidate: how often it was drawn, times its
         sampling weight."""
-        return _resample_counts(self.rng, len(weights), self.resamples) * weights
+        return resample_counts(self.rng, len(weights), self.resamples) * weights
 
 
 #: ``--by`` segments other than a parsed field, and the SQL naming each candidate's segment
@@ -393,7 +360,7 @@ def _metric(
         default_figures = sweep.at_prefix(passing, float(default))
     recommended, advice = sweep.recommend(target)
     return MetricCalibration(
-        metric, higher, len(y), int(y.sum()), _auroc(sign * x, y, w, counts),
+        metric, higher, len(y), int(y.sum()), auroc(sign * x, y, w, counts),
         default_figures, recommended, advice,
     )  # fmt: skip
 
@@ -421,7 +388,7 @@ class _Sweep:
 
         if passing == 0:
             none = Estimate(None, None, None)
-            ba = _estimate(0.5, np.full(len(self.boot_total), 0.5))
+            ba = estimate(0.5, np.full(len(self.boot_total), 0.5))
             return ThresholdFigures(threshold, 0, none, Estimate(0.0, 0.0, 0.0), ba)
         i = passing - 1
         tp, passed = self.tp[i], self.passed[i]
@@ -429,11 +396,11 @@ class _Sweep:
         bt, bp = self.boot_tp[:, i], self.boot_passed[:, i]
         bneg = self.boot_total - self.boot_positives
         with np.errstate(divide="ignore", invalid="ignore"):
-            precision = _estimate(tp / passed, bt / bp)
+            precision = widened(estimate(tp / passed, bt / bp), passing * tp / passed, passing)
             tpr, btpr = tp / self.positives, bt / self.boot_positives
             tnr, btnr = (negatives - (passed - tp)) / negatives, (bneg - (bp - bt)) / bneg
-            recall = _estimate(tpr, btpr)
-            balanced = _estimate((tpr + tnr) / 2, (btpr + btnr) / 2)
+            recall = estimate(tpr, btpr)
+            balanced = estimate((tpr + tnr) / 2, (btpr + btnr) / 2)
         return ThresholdFigures(threshold, passing, precision, recall, balanced)
 
     def recommend(self, target: float) -> tuple[ThresholdFigures | None, str | None]:
@@ -443,6 +410,10 @@ class _Sweep:
         with np.errstate(divide="ignore", invalid="ignore"):
             lows = np.nanpercentile(self.boot_tp[:, self.ends] / self.boot_passed[:, self.ends],
                                     2.5, axis=0)  # fmt: skip
+            # never above the Wilson bound: a few passes, all good, must not look certain
+            count = self.ends + 1
+            share = self.tp[self.ends] / self.passed[self.ends]
+            lows = np.minimum(lows, wilson(share * count, count)[0])
         meeting = np.flatnonzero(lows >= target)
         if len(meeting):
             end = int(self.ends[meeting[-1]])
@@ -466,43 +437,11 @@ class _Sweep:
         low = figures.precision.low if figures.precision.low is not None else 0.0
         margin, half = point - target, point - low
         needed = int(np.ceil(self.n * (half / margin) ** 2)) if margin > 0 else None
-        more = f"about {needed} labelled candidates" if needed else "many more labels"
+        if needed is None or needed > 20 * self.n:  # the precision there barely clears it
+            more = f"many more labels (over {20 * self.n})"
+        else:
+            more = f"about {needed} labelled candidates"
         return (
             f"precision {point:.2f} at {figures.threshold:g}, but its interval reaches down to"
             f" {low:.2f}: {more} would narrow it enough to recommend a threshold for {target:g}"
         )
-
-
-def _estimate(point: float, boot: Any) -> Estimate:
-    import numpy as np
-
-    finite = boot[np.isfinite(boot)]
-    if not np.isfinite(point):
-        return Estimate(None, None, None)
-    if not len(finite):
-        return Estimate(float(point), None, None)
-    low, high = np.percentile(finite, [2.5, 97.5])
-    return Estimate(float(point), float(low), float(high))
-
-
-def _auroc(x: Any, y: Any, w: Any, counts: Any) -> Estimate:
-    """Probability that a good candidate outscores a bad one (ties count half), by ranks, with
-    the sampling weights and the resamples' counts as weights."""
-    import numpy as np
-
-    order = np.argsort(x, kind="stable")
-    xs, ys, ws, cs = x[order], y[order], w[order], counts[:, order]
-    starts = np.searchsorted(xs, xs, side="left")
-    stops = np.searchsorted(xs, xs, side="right")
-
-    def auc(weights: Any) -> Any:
-        negatives = weights * (1 - ys)
-        below = np.concatenate([np.zeros((len(weights), 1)), np.cumsum(negatives, axis=1)], 1)
-        # the weight of bad candidates each one outscores, ties counting half
-        beats = below[:, starts] + 0.5 * (below[:, stops] - below[:, starts])
-        positives = weights * ys
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (positives * beats).sum(axis=1) / (positives.sum(1) * negatives.sum(1))
-
-    point = float(auc(ws[None, :])[0])
-    return _estimate(point, auc(cs))

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from groundset.core.analysis import PolicyOutcome
-from groundset.core.calibration import Estimate
 from groundset.core.errors import ConfigError
+from groundset.core.intervals import Estimate, auroc, estimate, resample_counts
 from groundset.core.records import content_hash
 from groundset.core.store import Store, quote_identifier
 
@@ -81,7 +81,7 @@ def labelled_set(store: Store, run_ids: Sequence[str], aspect: str) -> LabelledS
     ids = sorted(labels)
     scores = store.query(
         "SELECT validator || '.' || metric, candidate_id, value FROM latest_scores"
-        " WHERE list_contains(?, run_id) AND list_contains(?, candidate_id)"
+        " WHERE list_contains(?, run_id) AND candidate_id IN (SELECT unnest(?))"
         " AND value IS NOT NULL",
         [runs, ids],
     ).rows
@@ -292,11 +292,11 @@ def learn_policy(
         oriented[test] = rule.oriented(x[test])
         single[test] = oriented[test] >= rule.cut
         fold_rules.append(rule.describe(data.metrics))
-    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=resamples)
+    counts = resample_counts(np.random.default_rng(seed), n, resamples)
     ones = np.ones((1, n))
     ba_learned, ba_single = _balanced(learned, y, ones)[0], _balanced(single, y, ones)[0]
     boot = _balanced(learned, y, counts) - _balanced(single, y, counts)
-    difference = _estimate(float(ba_learned - ba_single), boot)
+    difference = estimate(float(ba_learned - ba_single), boot)
     overall = _best_rule(x, y, data.higher)
     best = data.metrics[overall.column]
     low, high = difference.low or 0.0, difference.high or 0.0
@@ -310,11 +310,11 @@ def learn_policy(
     result = LearnedPolicy(
         name, kept, verdict, n, good, folds, data.metrics,
         {m: int(np.isnan(x[:, j]).sum()) for j, m in enumerate(data.metrics)},
-        _estimate(float(ba_learned), _balanced(learned, y, counts)),
-        _auroc(probability, y, counts), _precision(learned, y, counts),
+        estimate(float(ba_learned), _balanced(learned, y, counts)),
+        auroc(probability, y, np.ones(len(y)), counts), _precision(learned, y, counts),
         best, overall.describe(data.metrics),
-        _estimate(float(ba_single), _balanced(single, y, counts)),
-        _auroc(oriented, y, counts), _precision(single, y, counts),
+        estimate(float(ba_single), _balanced(single, y, counts)),
+        auroc(oriented, y, np.ones(len(y)), counts), _precision(single, y, counts),
         fold_rules, difference,
         LogisticPolicy(name, definition).version if definition else None, definition,
     )  # fmt: skip
@@ -332,45 +332,12 @@ def _balanced(decided: Any, y: Any, weights: Any) -> Any:
     return (tpr + tnr) / 2
 
 
-def _estimate(point: float, boot: Any) -> Estimate:
-    """``point`` with the 2.5th and 97.5th percentiles of its resampled values."""
-    import numpy as np
-
-    finite = boot[np.isfinite(boot)]
-    if not np.isfinite(point):
-        return Estimate(None, None, None)
-    if not len(finite):
-        return Estimate(float(point), None, None)
-    low, high = np.percentile(finite, [2.5, 97.5])
-    return Estimate(float(point), float(low), float(high))
-
-
-def _auroc(x: Any, y: Any, counts: Any) -> Estimate:
-    """Probability that a good candidate outscores a bad one (ties count half), by ranks; each
-    resample's figure from its counts as weights."""
-    import numpy as np
-
-    order = np.argsort(x, kind="stable")
-    xs, ys = x[order], y[order]
-    starts, stops = np.searchsorted(xs, xs, "left"), np.searchsorted(xs, xs, "right")
-
-    def auc(weights: Any) -> Any:
-        negatives = weights * (1 - ys)
-        below = np.concatenate([np.zeros((len(weights), 1)), np.cumsum(negatives, axis=1)], 1)
-        beats = below[:, starts] + 0.5 * (below[:, stops] - below[:, starts])
-        positives = weights * ys
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (positives * beats).sum(axis=1) / (positives.sum(1) * negatives.sum(1))
-
-    return _estimate(float(auc(np.ones((1, len(ys))))[0]), auc(counts[:, order]))
-
-
 def _precision(decided: Any, y: Any, counts: Any) -> Estimate:
     import numpy as np
 
     with np.errstate(divide="ignore", invalid="ignore"):
         point = float((y * decided).sum() / decided.sum()) if decided.sum() else float("nan")
-        return _estimate(point, (counts @ (y * decided)) / (counts @ decided))
+        return estimate(point, (counts @ (y * decided)) / (counts @ decided))
 
 
 def _version() -> str:

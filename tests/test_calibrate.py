@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from groundset.core.calibration import _auroc, _metric
+from groundset.core.calibration import _metric
 from groundset.core.cli import cli
+from groundset.core.intervals import auroc
 from groundset.core.store import Store
 
 DOCUMENT = "The {site} plant opened in {year} and employs {staff} people in three shifts."
@@ -96,7 +97,7 @@ def test_the_recommended_threshold_is_the_loosest_meeting_the_target_at_its_lowe
 def test_auroc_counts_ties_as_half():
     x, y = np.array([0.1, 0.5, 0.5, 0.9]), np.array([0.0, 0.0, 1.0, 1.0])
     counts = np.ones((4, 4), dtype=int)
-    assert _auroc(x, y, np.ones(len(y)), counts).value == pytest.approx((0.5 + 1 + 1 + 1) / 4)
+    assert auroc(x, y, np.ones(len(y)), counts).value == pytest.approx((0.5 + 1 + 1 + 1) / 4)
 
 
 def test_too_few_labels_or_one_class_is_a_one_line_error(tmp_path):
@@ -117,7 +118,7 @@ def test_too_few_labels_or_one_class_is_a_one_line_error(tmp_path):
 
 
 def test_the_text_report_names_each_metric_with_its_intervals(labelled_store):
-    out = invoke("calibrate", "--db", labelled_store, "--target-precision", "0.8").output
+    out = invoke("calibrate", "--db", labelled_store, "--target-precision", "0.75").output
     assert out.startswith("1 run, aspect overall: 80 labelled candidates")
     assert "overlap.token_precision (higher is better; 80 labelled" in out
     assert "  AUROC 0." in out and " [0." in out
@@ -127,7 +128,7 @@ def test_the_text_report_names_each_metric_with_its_intervals(labelled_store):
 def test_the_guides_example_is_what_calibrate_prints(labelled_store):
     guide = (Path(__file__).resolve().parent.parent / "docs" / "calibration.md").read_text()
     example = guide.split("## An example", 1)[1].split("```\n", 2)[1]
-    out = invoke("calibrate", "--db", labelled_store, "--target-precision", "0.8").output
+    out = invoke("calibrate", "--db", labelled_store, "--target-precision", "0.75").output
     assert len(example.splitlines()) >= 10, example
     for line in example.splitlines():
         assert line in out.splitlines(), line
@@ -191,3 +192,17 @@ def test_an_export_records_its_precision_on_the_labels(labelled_store, tmp_path)
     assert low < precision <= high  # 33 labels: an interval with width
     assert f"precision on people's labels: {expected:.2f} [{low:.2f}, {high:.2f}]" in out
     assert f"from {len(labels)} labelled candidates of the export" in out
+
+
+def test_a_few_passes_all_good_are_not_taken_for_certainty():
+    # the top 5 are good, the rest bad: every bootstrap resample of the top 5 has precision 1
+    x = np.linspace(1, 0, 100)
+    y = np.r_[np.ones(5), np.zeros(95)]
+    counts = np.random.default_rng(0).multinomial(100, np.full(100, 1 / 100), size=500)
+    m = _metric("m", True, None, x, y, np.ones(100), counts, 0.9)
+    assert m.recommended is None and "interval reaches down to 0.57" in (m.advice or "")
+    # with 40 of them good, the Wilson bound (40 / 43.84) clears 0.9 and a threshold is chosen
+    y = np.r_[np.ones(40), np.zeros(60)]
+    m = _metric("m", True, None, x, y, np.ones(100), counts, 0.9)
+    assert m.recommended is not None and m.recommended.passed == 40
+    assert m.recommended.precision.low == pytest.approx(40 / (40 + 1.96**2), abs=1e-3)

@@ -7,7 +7,8 @@ import duckdb
 import numpy as np
 import pytest
 
-from groundset.core.calibration import labelled_precision, weighted_share
+from groundset.core.calibration import labelled_precision
+from groundset.core.intervals import weighted_share
 from groundset.core.review.queue import Pool, ReviewQueue
 from groundset.core.store import Store
 from tests.test_calibrate import invoke, labelled_store  # noqa: F401 (a fixture)

@@ -86,6 +86,8 @@ def review_command(
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     try:
         uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn hands Ctrl-C on after shutting down: the way to stop
+        pass
     finally:
         session.stop()
         left = len(session.journal.pending)

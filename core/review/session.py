@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from groundset.core.calibration import weighted_share
 from groundset.core.errors import InputError, StoreError
+from groundset.core.intervals import weighted_share
 from groundset.core.review.evidence import candidate_view
 from groundset.core.review.journal import LabelJournal
 from groundset.core.review.queue import Draw, ReviewQueue, load_pool
