@@ -404,7 +404,11 @@ class _Sweep:
         return ThresholdFigures(threshold, passing, precision, recall, balanced)
 
     def recommend(self, target: float) -> tuple[ThresholdFigures | None, str | None]:
-        """The loosest threshold whose precision's lower bound is at least ``target``."""
+        """The loosest threshold whose precision's lower bound is at least ``target``, and at
+        every stricter threshold down to the first that reaches it. A later spike, after the
+        bound has fallen below the target, is noise that scanning many thresholds turns up:
+        taking it broke the promise on held-out labels half the time
+        (``bench/calibration_coverage.py``)."""
         import numpy as np
 
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -416,7 +420,8 @@ class _Sweep:
             lows = np.minimum(lows, wilson(share * count, count)[0])
         meeting = np.flatnonzero(lows >= target)
         if len(meeting):
-            end = int(self.ends[meeting[-1]])
+            run = meeting[: int(np.argmax(np.diff(np.r_[meeting, -1]) != 1)) + 1]
+            end = int(self.ends[run[-1]])
             return self.at_prefix(end + 1, float(self.xs[end])), None
         return None, self._advice(target)
 

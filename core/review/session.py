@@ -6,6 +6,7 @@ same file is held up for one query at a time, never for the sitting."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from dataclasses import dataclass
@@ -76,6 +77,10 @@ class ReviewSession:
         self.queue = ReviewQueue(pool, set(self.labels), seed, **options)
         self.journal = LabelJournal(db, self.store_lock)
         self.current: Draw | None = None
+        #: drawn, and its evidence read, while the reviewer reads the current one
+        self.upcoming: Draw | None = None
+        self._views: dict[str, dict[str, Any]] = {}
+        self._reading: threading.Thread | None = None
         self.made: list[_Made] = []
         self.skipped = 0
 
@@ -85,20 +90,65 @@ class ReviewSession:
         """The candidate on the page (drawn when there is none), with the progress."""
         with self._lock:
             if self.current is None:
-                self.current = self.queue.next()
+                self.current, self.upcoming = self.upcoming or self._draw(), None
             draw = self.current
         view, busy = None, None
         if draw is not None:
             try:
-                with self.store_lock, Store(self.db, read_only=True, upgrade=False) as store:
-                    view = candidate_view(store, draw.candidate_id)
+                view = self._view(draw)
             except StoreError as error:  # a writer holds the file: the page asks again
                 busy = str(error)
-            if view is not None:
-                view["sampling"] = {"phase": draw.sampling, "weight": draw.weight}
+        self._read_ahead()
         progress = self.progress()
         progress["store_busy"] = progress["store_busy"] or busy
         return {"candidate": view, "progress": progress}
+
+    def _draw(self) -> Draw | None:
+        """The queue's next candidate, taken: it is not drawn again unless given back."""
+        draw = self.queue.next()
+        if draw is not None:
+            self.queue.close(draw.candidate_id)
+        return draw
+
+    def _view(self, draw: Draw) -> dict[str, Any] | None:
+        """The candidate's evidence: read ahead, or from the store now."""
+        reading = self._reading
+        mine = reading is threading.current_thread()
+        if reading is not None and reading.name == draw.candidate_id and not mine:
+            reading.join()  # being read ahead: wait for it rather than read it twice
+        with self._lock:
+            cached = self._views.get(draw.candidate_id)
+        if cached is not None:
+            return cached
+        with self.store_lock, Store(self.db, read_only=True, upgrade=False) as store:
+            view = candidate_view(store, draw.candidate_id)
+        if view is not None:
+            view["sampling"] = {"phase": draw.sampling, "weight": draw.weight}
+            with self._lock:
+                keep = {d.candidate_id for d in (self.current, self.upcoming) if d is not None}
+                self._views = {k: v for k, v in self._views.items() if k in keep}
+                if draw.candidate_id in keep:
+                    self._views[draw.candidate_id] = view
+        return view
+
+    def _read_ahead(self) -> None:
+        """Draw the candidate after this one and read its evidence in the background, so the
+        page has it the moment a label is given (a store of a million candidates takes a few
+        hundred milliseconds to read one candidate's scores)."""
+        with self._lock:
+            if self.upcoming is not None or (self._reading and self._reading.is_alive()):
+                return
+            self.upcoming = self._draw()
+            upcoming = self.upcoming
+            if upcoming is None:
+                return
+
+            def read() -> None:
+                with contextlib.suppress(StoreError):
+                    self._view(upcoming)
+
+            self._reading = threading.Thread(target=read, name=upcoming.candidate_id, daemon=True)
+            self._reading.start()
 
     def label(self, candidate_id: str, value: int, note: str | None) -> dict[str, Any]:
         with self._lock:
@@ -120,14 +170,12 @@ class ReviewSession:
             )
             self.labels[candidate_id] = (float(value), draw.weight)
             self.made.append(_Made(origin, draw))
-            self.queue.close(candidate_id)
             self.current = None
         return self.next()
 
     def skip(self, candidate_id: str) -> dict[str, Any]:
         with self._lock:
             self._current(candidate_id)
-            self.queue.close(candidate_id)
             self.skipped += 1
             self.current = None
         return self.next()
@@ -140,8 +188,7 @@ class ReviewSession:
             made = self.made.pop()
             self.journal.remove(made.origin)
             self.labels.pop(made.draw.candidate_id, None)
-            self.queue.reopen(made.draw.candidate_id)
-            if self.current is not None:
+            if self.current is not None:  # shown but not labelled: back to the queue
                 self.queue.reopen(self.current.candidate_id)
             self.current = made.draw
         return self.next()
