@@ -31,7 +31,8 @@ __all__ = ["calibrate_command"]
     type=click.FloatRange(0, 1, min_open=True),
     default=0.9,
     show_default=True,
-    help="Recommend the loosest threshold whose precision's 95% interval stays above this",
+    help="Recommend the loosest threshold whose precision's 95% interval stays above this"
+    " (the end of the first stretch of thresholds that does, from the strictest)",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)  # fmt: skip
