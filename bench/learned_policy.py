@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from calibration_coverage import SETS, VALIDATORS, scored_store
 from calibration_guide import DATA
+from results import save
 
 
 def figure(e: Any) -> list[float | None]:
@@ -66,14 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     results = {
-        "date": time.strftime("%Y-%m-%d"),
         "validators": args.validators,
         "sets": {name: measure(name, args.validators, seeds) for name in args.sets.split(",")},
     }
-    text = json.dumps(results, indent=2)
-    print(text)
+    print(json.dumps(results, indent=2))
     if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+        save(args.json, results)
     return 0
 
 

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from calibration_coverage import SETS, VALIDATORS, scored_store
 from calibration_guide import DATA
+from results import save
 
 CHECK_EVERY = 5
 
@@ -206,17 +207,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="how long the simulated reviewer reads each candidate")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
-                               "half_width": args.half_width, "repeats": args.repeats}  # fmt: skip
+    results: dict[str, Any] = {"half_width": args.half_width, "repeats": args.repeats}
     results["labels_needed"] = {
         name: labels_needed(name, args.repeats, args.half_width) for name in args.sets.split(",")
     }
     if args.speed_candidates:
         results["page_speed"] = page_speed(args.speed_candidates, args.think_ms / 1000)
-    text = json.dumps(results, indent=2)
-    print(text)
+    print(json.dumps(results, indent=2))
     if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+        save(args.json, results)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow.compute as pc
 
@@ -19,6 +20,7 @@ __all__ = [
     "SweepRow",
     "apply_policy",
     "compare_runs",
+    "record_verdicts",
     "recorded_policies",
     "sweep",
 ]
@@ -42,17 +44,32 @@ def recorded_policies(store: Store, run_id: str) -> dict[str, Policy]:
 
 def apply_policy(store: Store, policy: Policy, run_id: str) -> PolicyOutcome:
     """Evaluate ``policy`` on every recorded candidate of the run and record the verdicts."""
-    expression, params = policy.sql(store.metric_columns())
+    sql = policy.sql(store.metric_columns())
+    return record_verdicts(store, policy.name, policy.version, policy.definition(), sql, run_id)
+
+
+def record_verdicts(
+    store: Store,
+    name: str,
+    version: str,
+    definition: dict[str, Any],
+    sql: tuple[str, list[Any]],
+    run_id: str,
+) -> PolicyOutcome:
+    """Every recorded candidate of the run through a policy's SQL expression (over
+    ``candidate_scores cs`` and ``runs r``), recorded in ``policy_results`` with the policy's
+    definition: threshold rules and learned policies alike."""
+    expression, params = sql
     table = store.arrow(
         f"SELECT ? AS policy, ? AS policy_version, cs.run_id, cs.candidate_id,"
         f" {expression} AS passed FROM candidate_scores cs JOIN runs r USING (run_id)"
         f" WHERE cs.run_id = ? AND cs.status <> 'error'",
-        [policy.name, policy.version, *params, run_id],
+        [name, version, *params, run_id],
     )
-    definition = json.dumps(policy.definition(), sort_keys=True)
-    store.record_policy(policy.name, policy.version, definition, run_id, table)
+    text = json.dumps(definition, sort_keys=True)
+    store.record_policy(name, version, text, run_id, table)
     passed = sum(1 for value in table.column("passed").to_pylist() if value)
-    return PolicyOutcome(policy.name, policy.version, run_id, table.num_rows, passed)
+    return PolicyOutcome(name, version, run_id, table.num_rows, passed)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from groundset.core.analysis import PolicyOutcome
-from groundset.core.calibration import Calibration, Estimate
+from groundset.core.calibration import Calibration
+from groundset.core.intervals import estimate_text
 from groundset.core.learned_policy import (
     LearnedPolicy,
     LogisticPolicy,
@@ -112,14 +113,6 @@ def record_calibration(
     return Recorded(calibration_id, not before, outcomes)
 
 
-def _figure(v: Estimate | None) -> str:
-    if v is None or v.value is None:
-        return "n/a"
-    if v.low is None or v.high is None:
-        return f"{v.value:.2f}"
-    return f"{v.value:.2f} [{v.low:.2f}, {v.high:.2f}]"
-
-
 def learned_lines(result: Calibration) -> list[str]:
     """The learned policy in calibrate's text report."""
     learned = result.learned
@@ -132,10 +125,10 @@ def learned_lines(result: Calibration) -> list[str]:
         f"learned policy {learned.name} (logistic regression over {len(learned.metrics)}"
         f" metrics; held out: {learned.folds}-fold cross-validation on {learned.labelled}"
         " parsed labelled candidates)",
-        f"  learned      balanced accuracy {_figure(learned.balanced_accuracy)}, AUROC"
-        f" {_figure(learned.auroc)}, precision {_figure(learned.precision)}",
-        f"  best single  balanced accuracy {_figure(learned.best_balanced_accuracy)}, AUROC"
-        f" {_figure(learned.best_auroc)}, precision {_figure(learned.best_precision)}"
+        f"  learned      balanced accuracy {estimate_text(learned.balanced_accuracy)}, AUROC"
+        f" {estimate_text(learned.auroc)}, precision {estimate_text(learned.precision)}",
+        f"  best single  balanced accuracy {estimate_text(learned.best_balanced_accuracy)}, AUROC"
+        f" {estimate_text(learned.best_auroc)}, precision {estimate_text(learned.best_precision)}"
         f" ({learned.best_rule}, chosen the same way)",
         f"  {learned.verdict}",
     ]

@@ -13,6 +13,7 @@ __all__ = [
     "Estimate",
     "auroc",
     "estimate",
+    "estimate_text",
     "resample_counts",
     "weighted_share",
     "widened",
@@ -119,3 +120,12 @@ def widened(figure: Estimate, good: float, n: float) -> Estimate:
         return figure
     low, high = wilson(good, n)
     return Estimate(figure.value, min(figure.low, float(low)), max(figure.high, float(high)))
+
+
+def estimate_text(figure: Estimate | None, missing: str = "n/a") -> str:
+    """``0.91 [0.79, 1.00]``: a figure as every report prints it."""
+    if figure is None or figure.value is None:
+        return missing
+    if figure.low is None or figure.high is None:
+        return f"{figure.value:.2f}"
+    return f"{figure.value:.2f} [{figure.low:.2f}, {figure.high:.2f}]"

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from groundset.core.analysis import PolicyOutcome
+from groundset.core.analysis import PolicyOutcome, record_verdicts
 from groundset.core.errors import ConfigError
 from groundset.core.intervals import Estimate, auroc, estimate, resample_counts
 from groundset.core.records import content_hash
@@ -409,14 +409,5 @@ def recorded_learned(store: Store, name: str) -> LogisticPolicy | None:
 def apply_learned(store: Store, policy: LogisticPolicy, run_id: str) -> PolicyOutcome:
     """Evaluate a learned policy on every recorded candidate of the run and record the verdicts
     (``policy_results``, seen by the ``accepted`` view and ``export --policy``)."""
-    expression, params = policy.sql(store.metric_columns())
-    table = store.arrow(
-        f"SELECT ? AS policy, ? AS policy_version, cs.run_id, cs.candidate_id,"
-        f" {expression} AS passed FROM candidate_scores cs"
-        f" WHERE cs.run_id = ? AND cs.status <> 'error'",
-        [policy.name, policy.version, *params, run_id],
-    )
-    definition = json.dumps(policy.definition, sort_keys=True)
-    store.record_policy(policy.name, policy.version, definition, run_id, table)
-    passed = sum(1 for value in table.column("passed").to_pylist() if value)
-    return PolicyOutcome(policy.name, policy.version, run_id, table.num_rows, passed)
+    sql = policy.sql(store.metric_columns())
+    return record_verdicts(store, policy.name, policy.version, policy.definition, sql, run_id)

@@ -11,12 +11,12 @@ import click
 from groundset.core.calibration import (
     MIN_LABELS,
     Calibration,
-    Estimate,
     MetricCalibration,
     Segment,
     ThresholdFigures,
 )
 from groundset.core.cli.common import counted, db_option
+from groundset.core.intervals import estimate_text
 from groundset.core.labels import ASPECTS
 from groundset.core.store import DEFAULT_DB, Store
 
@@ -124,14 +124,14 @@ def _segment_lines(s: Segment) -> list[str]:
     for m in sorted(s.metrics, key=lambda m: -(m.auroc.value or 0.0)):
         pick = m.recommended
         chosen = f"recommended {pick.threshold:g}" if pick else "no recommendation"
-        lines.append(f"    {m.metric}: AUROC {_figure(m.auroc)}, {chosen}")
+        lines.append(f"    {m.metric}: AUROC {estimate_text(m.auroc)}, {chosen}")
     return lines
 
 
 def _metric_lines(m: MetricCalibration) -> list[str]:
     direction = "higher" if m.higher_is_better else "lower"
     lines = [f"{m.metric} ({direction} is better; {m.labelled} labelled, {m.good} good)",
-             f"  AUROC {_figure(m.auroc)}"]  # fmt: skip
+             f"  AUROC {estimate_text(m.auroc)}"]  # fmt: skip
     if m.default is not None:
         lines.append(f"  default     {_threshold(m.default)}")
     if m.recommended is not None:
@@ -144,14 +144,6 @@ def _metric_lines(m: MetricCalibration) -> list[str]:
 def _threshold(t: ThresholdFigures, lead: str | None = None) -> str:
     head = lead or f"{t.threshold:g}: passes"
     return (
-        f"{head} {t.passed}, precision {_figure(t.precision)}, recall"
-        f" {_figure(t.recall)}, balanced accuracy {_figure(t.balanced_accuracy)}"
+        f"{head} {t.passed}, precision {estimate_text(t.precision)}, recall"
+        f" {estimate_text(t.recall)}, balanced accuracy {estimate_text(t.balanced_accuracy)}"
     )
-
-
-def _figure(e: Estimate) -> str:
-    if e.value is None:
-        return "n/a"
-    if e.low is None or e.high is None:
-        return f"{e.value:.2f}"
-    return f"{e.value:.2f} [{e.low:.2f}, {e.high:.2f}]"

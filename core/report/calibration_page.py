@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from groundset.core.calibration import Calibration, Estimate, MetricCalibration
+from groundset.core.intervals import estimate_text
 from groundset.core.learned_policy import LearnedPolicy, OutOfFold, labelled_set
 from groundset.core.report.charts import (
     BOTTOM,
@@ -102,14 +103,6 @@ def _figure(svg: str, caption: str = "") -> str:
     return f"<figure>{svg}{caption_html}</figure>"
 
 
-def _estimate(v: Estimate | None) -> str:
-    if v is None or v.value is None:
-        return "-"
-    if v.low is None or v.high is None:
-        return f"{v.value:.2f}"
-    return f"{v.value:.2f} [{v.low:.2f}, {v.high:.2f}]"
-
-
 def _learned_section(learned: LearnedPolicy | None, held_out: OutOfFold | None, rng: Any) -> str:
     out = ["<h2>Learned policy</h2>"]
     if learned is None:
@@ -125,8 +118,8 @@ def _learned_section(learned: LearnedPolicy | None, held_out: OutOfFold | None, 
         ("difference (learned - single)", learned.difference, None, None),
     ]  # fmt: skip
     body = "".join(
-        f"<tr><th>{e(name)}</th><td class=num>{e(_estimate(ba))}</td>"
-        f"<td class=num>{e(_estimate(auc))}</td><td class=num>{e(_estimate(p))}</td></tr>"
+        f"<tr><th>{e(name)}</th><td class=num>{e(_text(ba))}</td>"
+        f"<td class=num>{e(_text(auc))}</td><td class=num>{e(_text(p))}</td></tr>"
         for name, ba, auc, p in rows
     )
     out.append(
@@ -180,7 +173,7 @@ def _metric_section(m: MetricCalibration, values: Any, y: Any, rng: Any) -> str:
     figures = [_figure(roc), _figure(precision, "green: default threshold"), _figure(reliability)]
     return (
         f'<h3>{e(m.metric)}</h3><p class="note">{m.labelled} labelled, {m.good} good;'
-        f" AUROC {e(_estimate(m.auroc))}; {e(recommended)}.</p>"
+        f" AUROC {e(_text(m.auroc))}; {e(recommended)}.</p>"
         f'<div class="plots">{"".join(figures)}</div>'
     )
 
@@ -219,7 +212,7 @@ def _roc_chart(
                       "mark line baseline", "best single metric")  # fmt: skip
     fpr, tpr = _roc_points(score, y)
     body += _path([(x(a), yy(b)) for a, b in zip(fpr, tpr, strict=True)], "mark line", title)
-    return _svg(plot, "calibration", f"{title}, AUROC {_estimate(auroc)}", body, W, H)
+    return _svg(plot, "calibration", f"{title}, AUROC {_text(auroc)}", body, W, H)
 
 
 def _precision_chart(
@@ -297,3 +290,7 @@ def _reliability_chart(plot: str, title: str, p: Any, y: Any, xlabel: str) -> st
         for a, s, n in points
     )
     return _svg(plot, "calibration", title, body, W, H)
+
+
+def _text(figure: Estimate | None) -> str:
+    return estimate_text(figure, "-")
