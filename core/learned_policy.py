@@ -16,7 +16,8 @@ kind ``logistic`` (its definition in ``policies``), evaluated in SQL over ``cand
 a candidate passes when it parsed and intercept + sum(coefficient * (value - mean) / scale)
 reaches the logit of the cut. A missing value counts as that metric's median on the labelled
 candidates, as it did at fit time, so a run that lacks a validator is still judged, on the
-metrics it has. Labels are counted once each (sampling weights are not applied here)."""
+metrics it has. Each label weighs what the review queue's draw made it stand for (its sampling
+weight), in the fit, in the choice of cuts and in the held-out figures."""
 
 from __future__ import annotations
 
@@ -63,6 +64,8 @@ class LabelledSet:
     metrics: list[str]
     x: Any
     higher: list[bool]
+    #: each label's sampling weight (``calibration.Labels``): 1 unless the review queue drew it
+    w: Any = None
 
 
 def labelled_set(store: Store, run_ids: Sequence[str], aspect: str) -> LabelledSet:
@@ -72,12 +75,14 @@ def labelled_set(store: Store, run_ids: Sequence[str], aspect: str) -> LabelledS
 
     runs = list(run_ids)
     rows = store.query(
-        "SELECT l.candidate_id, avg(l.value) FROM latest_labels l JOIN candidates c"
+        "SELECT l.candidate_id, avg(l.value), avg(coalesce(l.weight, 1)) FROM latest_labels l"
+        " JOIN candidates c"
         " USING (candidate_id) WHERE l.aspect = ? AND list_contains(?, l.run_id) AND c.parse_ok"
         " GROUP BY l.candidate_id",
         [aspect, runs],
     ).rows
-    labels = {cid: float(mean > 0.5) for cid, mean in rows if mean != 0.5}
+    labels = {cid: float(mean > 0.5) for cid, mean, _ in rows if mean != 0.5}
+    weight = {cid: float(w) for cid, _, w in rows}
     ids = sorted(labels)
     scores = store.query(
         "SELECT validator || '.' || metric, candidate_id, value FROM latest_scores"
@@ -108,6 +113,7 @@ def labelled_set(store: Store, run_ids: Sequence[str], aspect: str) -> LabelledS
         metrics,
         x[order],
         [declared.get(m, True) for m in metrics],
+        np.array([weight[ids[i]] for i in order], dtype=float),
     )
 
 
@@ -155,20 +161,21 @@ class OutOfFold:
     single_score: Any
 
 
-def best_cut(score: Any, y: Any) -> tuple[float, float]:
+def best_cut(score: Any, y: Any, w: Any = None) -> tuple[float, float]:
     """The cut on ``score`` (pass where score >= cut) with the highest balanced accuracy on
-    ``y``, and that accuracy; between two observed scores, so no candidate sits on it. Of equal
-    ones the strictest wins."""
+    ``y`` (weighted by ``w``, the labels' sampling weights), and that accuracy; between two
+    observed scores, so no candidate sits on it. Of equal ones the strictest wins."""
     import numpy as np
 
     order = np.argsort(-score, kind="stable")
     ss, ys = score[order], y[order]
-    n, positives = len(ys), ys.sum()
-    tp = np.r_[0.0, np.cumsum(ys)]
-    fp = np.arange(n + 1) - tp
+    ws = np.ones(len(ys)) if w is None else w[order]
+    n, positives, negatives = len(ys), (ws * ys).sum(), (ws * (1 - ys)).sum()
+    tp = np.r_[0.0, np.cumsum(ws * ys)]
+    fp = np.r_[0.0, np.cumsum(ws * (1 - ys))]
     # a cut passes a prefix of the order, ending where the score changes
     ks = np.r_[0, np.flatnonzero(np.r_[ss[1:] != ss[:-1], True]) + 1]
-    balanced = (tp[ks] / positives + 1 - fp[ks] / (n - positives)) / 2
+    balanced = (tp[ks] / positives + 1 - fp[ks] / negatives) / 2
     best = int(np.argmax(balanced))
     k = int(ks[best])
     if k == 0:
@@ -209,16 +216,16 @@ class _Model:
         return z @ self.coefficients + self.intercept
 
 
-def _fit(x: Any, y: Any) -> _Model:
+def _fit(x: Any, y: Any, w: Any) -> _Model:
     from sklearn.linear_model import LogisticRegression
 
     medians = _medians(x)
     filled = _filled(x, medians)
     means, scales = filled.mean(axis=0), filled.std(axis=0)
     scales[scales == 0] = 1.0  # a constant metric: its coefficient stays at 0
-    fitted = LogisticRegression(C=C, max_iter=1000).fit((filled - means) / scales, y)
+    fitted = LogisticRegression(C=C, max_iter=1000).fit((filled - means) / scales, y, w)
     model = _Model(medians, means, scales, fitted.coef_[0], float(fitted.intercept_[0]), 0.0)
-    cut, _ = best_cut(model.score(x), y)
+    cut, _ = best_cut(model.score(x), y, w)
     return _Model(model.medians, means, scales, model.coefficients, model.intercept, cut)
 
 
@@ -242,7 +249,7 @@ class _Rule:
         return f"{metrics[self.column]} {op} {self.sign * self.cut:.4g}"
 
 
-def _best_rule(x: Any, y: Any, higher: list[bool]) -> _Rule:
+def _best_rule(x: Any, y: Any, higher: list[bool], w: Any) -> _Rule:
     """The metric, direction (its declared one first) and threshold with the highest balanced
     accuracy on these candidates."""
     medians = _medians(x)
@@ -250,7 +257,7 @@ def _best_rule(x: Any, y: Any, higher: list[bool]) -> _Rule:
     for j in range(x.shape[1]):
         for sign in (1.0, -1.0) if higher[j] else (-1.0, 1.0):
             rule = _Rule(j, sign, 0.0, float(medians[j]))
-            cut, balanced = best_cut(rule.oriented(x), y)
+            cut, balanced = best_cut(rule.oriented(x), y, w)
             if best is None or balanced > best[0] + 1e-12:
                 best = (balanced, _Rule(j, sign, cut, float(medians[j])))
     assert best is not None
@@ -272,7 +279,7 @@ def learn_policy(
 
     name = name or f"learned_{aspect}"
     data = labelled_set(store, run_ids, aspect)
-    x, y, n = data.x, data.y, len(data.ids)
+    x, y, w, n = data.x, data.y, data.w, len(data.ids)
     good = int(y.sum())
     rarer = min(good, n - good)
     if len(data.metrics) < 2 or rarer < 2:
@@ -284,20 +291,21 @@ def learn_policy(
     fold_rules = []
     splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y)
     for train, test in splits:
-        model = _fit(x[train], y[train])
+        model = _fit(x[train], y[train], w[train])
         score = model.score(x[test])
         probability[test] = 1 / (1 + np.exp(-score))
         learned[test] = score >= model.cut
-        rule = _best_rule(x[train], y[train], data.higher)
+        rule = _best_rule(x[train], y[train], data.higher, w[train])
         oriented[test] = rule.oriented(x[test])
         single[test] = oriented[test] >= rule.cut
         fold_rules.append(rule.describe(data.metrics))
-    counts = resample_counts(np.random.default_rng(seed), n, resamples)
-    ones = np.ones((1, n))
-    ba_learned, ba_single = _balanced(learned, y, ones)[0], _balanced(single, y, ones)[0]
+    # held-out figures estimate the whole run: each label weighs what its draw stood for
+    counts = resample_counts(np.random.default_rng(seed), n, resamples) * w
+    point = w[None, :]
+    ba_learned, ba_single = _balanced(learned, y, point)[0], _balanced(single, y, point)[0]
     boot = _balanced(learned, y, counts) - _balanced(single, y, counts)
     difference = estimate(float(ba_learned - ba_single), boot)
-    overall = _best_rule(x, y, data.higher)
+    overall = _best_rule(x, y, data.higher, w)
     best = data.metrics[overall.column]
     low, high = difference.low or 0.0, difference.high or 0.0
     figures = f"difference {difference.value:.2f} [{low:.2f}, {high:.2f}]"
@@ -311,10 +319,10 @@ def learn_policy(
         name, kept, verdict, n, good, folds, data.metrics,
         {m: int(np.isnan(x[:, j]).sum()) for j, m in enumerate(data.metrics)},
         estimate(float(ba_learned), _balanced(learned, y, counts)),
-        auroc(probability, y, np.ones(len(y)), counts), _precision(learned, y, counts),
+        auroc(probability, y, w, counts), _precision(learned, y, w, counts),
         best, overall.describe(data.metrics),
         estimate(float(ba_single), _balanced(single, y, counts)),
-        auroc(oriented, y, np.ones(len(y)), counts), _precision(single, y, counts),
+        auroc(oriented, y, w, counts), _precision(single, y, w, counts),
         fold_rules, difference,
         LogisticPolicy(name, definition).version if definition else None, definition,
     )  # fmt: skip
@@ -332,11 +340,12 @@ def _balanced(decided: Any, y: Any, weights: Any) -> Any:
     return (tpr + tnr) / 2
 
 
-def _precision(decided: Any, y: Any, counts: Any) -> Estimate:
+def _precision(decided: Any, y: Any, w: Any, counts: Any) -> Estimate:
     import numpy as np
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        point = float((y * decided).sum() / decided.sum()) if decided.sum() else float("nan")
+        passed = (w * decided).sum()
+        point = float((w * y * decided).sum() / passed) if decided.sum() else float("nan")
         return estimate(point, (counts @ (y * decided)) / (counts @ decided))
 
 
@@ -349,7 +358,7 @@ def _version() -> str:
 
 def _definition(data: LabelledSet, run_ids: Sequence[str], aspect: str) -> dict[str, Any]:
     """The policy fit on every labelled candidate, as recorded in ``policies.definition``."""
-    model = _fit(data.x, data.y)
+    model = _fit(data.x, data.y, data.w)
     return {
         "kind": "logistic",
         "aspect": aspect,

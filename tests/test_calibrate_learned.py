@@ -297,3 +297,25 @@ def test_the_guides_learned_policy_lines_are_what_calibrate_prints(tmp_path):
     for line in lines[:4]:  # the last names the run, whose id hashes the data file's path
         assert line in out, line
     assert lines[4].split(" (version ")[0] in out[out.index(lines[3]) + 1]
+
+
+def test_the_held_out_figures_weigh_each_label_by_how_it_was_drawn(tmp_path):
+    import duckdb
+
+    from groundset.core.learned_policy import labelled_set, learn_policy
+
+    db = store_of(tmp_path, "joint")
+    with duckdb.connect(str(db)) as con:  # the bad labels stand for three candidates each
+        con.execute("UPDATE labels SET weight = CASE WHEN value = 0 THEN 3 ELSE 1 END")
+    with Store(db, read_only=True) as store:
+        run = [r for (r,) in store.query("SELECT run_id FROM runs").rows]
+        data = labelled_set(store, run, "overall")
+        learned, held_out = learn_policy(store, run)
+    assert held_out is not None and sorted(set(data.w)) == [1.0, 3.0]
+    w, y, decided = data.w, held_out.y, held_out.learned
+    tpr = (w * y * decided).sum() / (w * y).sum()
+    tnr = (w * (1 - y) * (1 - decided)).sum() / (w * (1 - y)).sum()
+    assert learned.balanced_accuracy.value == pytest.approx((tpr + tnr) / 2)
+    precision = (w * y * decided).sum() / (w * decided).sum()
+    assert learned.precision.value == pytest.approx(precision)
+    assert precision < (y * decided).sum() / decided.sum()  # the weights matter here

@@ -6,8 +6,8 @@ its held-out predictions. It is the report's page kind: inline SVG, the report's
 Content Security Policy that forbids every fetch and every script but the report's plot check,
 which writes how many charts rendered onto ``<body>``.
 
-The curves count each label once (sampling weights are not applied), from the same labelled
-candidates ``calibrate`` measured."""
+The curves count each label once (the figures beside them weigh labels by their sampling
+weights), from the same labelled candidates ``calibrate`` measured."""
 
 from __future__ import annotations
 
