@@ -44,6 +44,7 @@ __all__ = [
     "VerdictCalibration",
     "calibrate",
     "labelled_precision",
+    "majority_labels",
 ]
 
 #: fewer labelled candidates than this give intervals too wide to choose anything by
@@ -120,7 +121,7 @@ def labelled_precision(
     its bootstrap 95 % interval; None when none is labelled. What an export is worth."""
     import numpy as np
 
-    labels, _ = _labels(store, aspect, "candidate_id", sorted(candidate_ids))
+    labels, _ = majority_labels(store, aspect, "candidate_id", sorted(candidate_ids))
     if not labels:
         return None
     pairs = sorted((labels[c], labels.weight(c)) for c in labels)
@@ -145,21 +146,26 @@ class Labels(dict[str, int]):
         return Labels({c: self[c] for c in members}, self.weights)
 
 
-def _labels(store: Store, aspect: str, column: str, keys: list[str]) -> tuple[Labels, int]:
+def majority_labels(
+    store: Store, aspect: str, column: str, keys: Sequence[str], parsed_only: bool = False
+) -> tuple[Labels, set[str]]:
     """The labels of the candidates whose ``column`` (``run_id`` or ``candidate_id``) is among
-    ``keys``: the majority of its labellers' latest labels (even splits are left out, and
-    counted), weighted by how they were drawn (the mean over its labels, 1 where none was)."""
+    ``keys`` (with ``parsed_only``, of those that parsed): the majority of each one's labellers'
+    latest labels, weighted by how they were drawn (the mean over its labels, 1 where none
+    was); and the candidates left out because their labellers split evenly."""
+    parsed = " AND l.candidate_id IN (SELECT candidate_id FROM candidates WHERE parse_ok)"
     rows = store.query(
-        "SELECT candidate_id, avg(value), avg(coalesce(weight, 1)) FROM latest_labels"
-        f" WHERE aspect = ? AND {column} IN (SELECT unnest(?)) GROUP BY candidate_id",
-        [aspect, keys],
+        "SELECT l.candidate_id, avg(l.value), avg(coalesce(l.weight, 1)) FROM latest_labels l"
+        f" WHERE l.aspect = ? AND l.{column} IN (SELECT unnest(?)){parsed if parsed_only else ''}"
+        " GROUP BY l.candidate_id",
+        [aspect, list(keys)],
     ).rows
     kept = [(cid, mean, weight) for cid, mean, weight in rows if mean != 0.5]
     labels = Labels(
         {cid: int(mean > 0.5) for cid, mean, _ in kept},
         {cid: float(weight) for cid, _, weight in kept if weight != 1},
     )
-    return labels, len(rows) - len(labels)
+    return labels, {cid for cid, mean, _ in rows if mean == 0.5}
 
 
 def _scores(store: Store, run_ids: list[str], ids: list[str]) -> dict[str, dict[str, float]]:
@@ -191,7 +197,8 @@ def calibrate(
     import numpy as np
 
     runs = list(run_ids)
-    labels, ties = _labels(store, aspect, "run_id", runs)
+    labels, tied = majority_labels(store, aspect, "run_id", runs)
+    ties = len(tied)
     good = sum(labels.values())
     if len(labels) < MIN_LABELS or good in (0, len(labels)):
         have = f"{len(labels)} labelled candidates ({good} good, {len(labels) - good} bad)"

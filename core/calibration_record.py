@@ -9,7 +9,6 @@ calibrate can look at a store while a run writes it."""
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,13 +16,16 @@ from groundset.core.analysis import PolicyOutcome
 from groundset.core.calibration import Calibration
 from groundset.core.intervals import estimate_text
 from groundset.core.learned_policy import (
+    LabelledSet,
     LearnedPolicy,
     LogisticPolicy,
     OutOfFold,
     apply_learned,
+    labelled_set,
     learn_policy,
 )
 from groundset.core.records import content_hash
+from groundset.core.rows import groundset_version
 from groundset.core.store import Store
 
 __all__ = [
@@ -39,11 +41,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Measured:
-    """What the record needs besides the result: the labels' fingerprint at measuring time,
-    and the held-out predictions the HTML page draws."""
+    """What the record needs besides the result: the labels' fingerprint at measuring time;
+    and what the HTML page draws: the labelled candidates' values and the held-out
+    predictions."""
 
     fingerprint: str
     held_out: OutOfFold | None
+    data: LabelledSet
 
 
 @dataclass(frozen=True)
@@ -69,17 +73,11 @@ def measure_learned(
     store: Store, result: Calibration, policy_name: str | None = None, seed: int = 0
 ) -> Measured:
     """Add the learned policy's figures to ``result`` (``result.learned``)."""
+    data = labelled_set(store, result.run_ids, result.aspect)
     result.learned, held_out = learn_policy(
-        store, result.run_ids, result.aspect, policy_name, seed=seed
+        store, result.run_ids, result.aspect, policy_name, seed=seed, data=data
     )
-    return Measured(labels_fingerprint(store, result.run_ids, result.aspect), held_out)
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("groundset")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
+    return Measured(labels_fingerprint(store, result.run_ids, result.aspect), held_out, data)
 
 
 def record_calibration(
@@ -92,7 +90,7 @@ def record_calibration(
     if learned is not None and learned.kept and learned.definition is not None:
         policy = LogisticPolicy(learned.name, learned.definition)
         outcomes = [apply_learned(store, policy, run_id) for run_id in result.run_ids]
-    version = _version()
+    version = groundset_version()
     calibration_id = content_hash(
         "calibration", result.run_ids, result.aspect, result.target_precision,
         measured.fingerprint, version, result_json,

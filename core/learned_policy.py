@@ -21,7 +21,6 @@ weight), in the fit, in the choice of cuts and in the held-out figures."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import math
 from collections.abc import Sequence
@@ -29,9 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from groundset.core.analysis import PolicyOutcome, record_verdicts
+from groundset.core.calibration import majority_labels
 from groundset.core.errors import ConfigError
 from groundset.core.intervals import Estimate, auroc, estimate, resample_counts
 from groundset.core.records import content_hash
+from groundset.core.rows import groundset_version
 from groundset.core.store import Store, quote_identifier
 
 __all__ = [
@@ -74,15 +75,7 @@ def labelled_set(store: Store, run_ids: Sequence[str], aspect: str) -> LabelledS
     import numpy as np
 
     runs = list(run_ids)
-    rows = store.query(
-        "SELECT l.candidate_id, avg(l.value), avg(coalesce(l.weight, 1)) FROM latest_labels l"
-        " JOIN candidates c"
-        " USING (candidate_id) WHERE l.aspect = ? AND list_contains(?, l.run_id) AND c.parse_ok"
-        " GROUP BY l.candidate_id",
-        [aspect, runs],
-    ).rows
-    labels = {cid: float(mean > 0.5) for cid, mean, _ in rows if mean != 0.5}
-    weight = {cid: float(w) for cid, _, w in rows}
+    labels, _ = majority_labels(store, aspect, "run_id", runs, parsed_only=True)
     ids = sorted(labels)
     scores = store.query(
         "SELECT validator || '.' || metric, candidate_id, value FROM latest_scores"
@@ -113,7 +106,7 @@ def labelled_set(store: Store, run_ids: Sequence[str], aspect: str) -> LabelledS
         metrics,
         x[order],
         [declared.get(m, True) for m in metrics],
-        np.array([weight[ids[i]] for i in order], dtype=float),
+        np.array([labels.weight(ids[i]) for i in order], dtype=float),
     )
 
 
@@ -271,6 +264,7 @@ def learn_policy(
     name: str | None = None,
     seed: int = 0,
     resamples: int = 1000,
+    data: LabelledSet | None = None,
 ) -> tuple[LearnedPolicy, OutOfFold | None]:
     """Cross-validate the learned policy against the best single metric on the runs' labels,
     and define it (fit on every label) where it wins."""
@@ -278,7 +272,7 @@ def learn_policy(
     from sklearn.model_selection import StratifiedKFold
 
     name = name or f"learned_{aspect}"
-    data = labelled_set(store, run_ids, aspect)
+    data = data or labelled_set(store, run_ids, aspect)
     x, y, w, n = data.x, data.y, data.w, len(data.ids)
     good = int(y.sum())
     rarer = min(good, n - good)
@@ -349,13 +343,6 @@ def _precision(decided: Any, y: Any, w: Any, counts: Any) -> Estimate:
         return estimate(point, (counts @ (y * decided)) / (counts @ decided))
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("groundset")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
 def _definition(data: LabelledSet, run_ids: Sequence[str], aspect: str) -> dict[str, Any]:
     """The policy fit on every labelled candidate, as recorded in ``policies.definition``."""
     model = _fit(data.x, data.y, data.w)
@@ -373,7 +360,7 @@ def _definition(data: LabelledSet, run_ids: Sequence[str], aspect: str) -> dict[
         "cut": 1 / (1 + math.exp(-model.cut)),
         "cut_logit": model.cut,
         "C": C,
-        "groundset_version": _version(),
+        "groundset_version": groundset_version(),
     }
 
 

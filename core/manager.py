@@ -26,6 +26,7 @@ import pluggy
 from groundset.core import hookspecs
 from groundset.core.errors import PluginError
 from groundset.core.registry import KINDS, Register, Registry
+from groundset.core.rows import groundset_version
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -127,13 +128,6 @@ def _fail(loaded: LoadedPlugins, failure: PluginFailure, error: BaseException) -
     loaded.failures.append(failure)
 
 
-def _groundset_version() -> str:
-    try:
-        return importlib.metadata.version("groundset")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
 def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     """Hook implementations with no spec: a misspelt hook would otherwise never be called."""
     return [c.name for c in pm.get_hookcallers(plugin) or () if c.spec is None]
@@ -157,7 +151,7 @@ def _register(loaded: LoadedPlugins, module: ModuleType | object, name: str, sta
 
 
 def _load_defaults(loaded: LoadedPlugins, disabled: set[str]) -> None:
-    version = _groundset_version()
+    version = groundset_version()
     for module_name in DEFAULT_PLUGINS:
         if module_name in disabled or module_name.rsplit(".", 1)[-1] in disabled:
             continue

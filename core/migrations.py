@@ -3,12 +3,12 @@ the schema by adding ``mNNN_<what>``; each is applied once, in order, and record
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable
 
 import duckdb
 
 from groundset.core.errors import StoreError
+from groundset.core.rows import groundset_version
 
 __all__ = [
     "MIGRATIONS",
@@ -347,13 +347,6 @@ def m010_calibrations(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _groundset_version() -> str:
-    try:
-        return importlib.metadata.version("groundset")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
 def _applied(db: duckdb.DuckDBPyConnection) -> dict[str, str | None] | None:
     """Applied migration name -> the groundset version that applied it (None before that was
     recorded); None for a file without the table."""
@@ -374,7 +367,7 @@ def check_not_newer(db: duckdb.DuckDBPyConnection, path: str) -> None:
         writer = next((applied[n] for n in unknown if applied[n]), None) or "a newer version"
         raise StoreError(
             f"store {path} was written by groundset {writer} (schema {unknown[-1]}); this is"
-            f" groundset {_groundset_version()} (schema {MIGRATIONS[-1][0]}): upgrade groundset"
+            f" groundset {groundset_version()} (schema {MIGRATIONS[-1][0]}): upgrade groundset"
             " to open it"
         )
 
@@ -396,7 +389,7 @@ def apply_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:
     pending = pending_migrations(db)
     if not pending and "groundset_version" in _columns(db):
         return []
-    version = _groundset_version()
+    version = groundset_version()
     db.execute("BEGIN TRANSACTION")
     try:
         db.execute(

@@ -21,6 +21,7 @@ __all__ = [
     "document_row",
     "export_row",
     "failure_row",
+    "groundset_version",
     "label_row",
     "metric_rows",
     "prompt_row",
@@ -39,6 +40,14 @@ def as_json(value: Any) -> str:
 
 #: the packages whose versions decide a run's rows, recorded with it
 _VERSIONED = ("groundset", "duckdb", "pluggy", "torch", "transformers", "gguf")
+
+
+def groundset_version() -> str:
+    """The installed groundset's version, recorded with runs, schemas, policies and results."""
+    try:
+        return importlib.metadata.version("groundset")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 def versions() -> dict[str, str]:

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from groundset.core import migrations
 from groundset.core.cli import cli
 from groundset.core.errors import StoreError
+from groundset.core.rows import groundset_version
 from groundset.core.store import Store
 
 
@@ -63,7 +64,7 @@ def test_the_store_records_which_groundset_applied_each_migration(tmp_path):
         versions = {
             r[0] for r in db.execute("SELECT groundset_version FROM schema_migrations").fetchall()
         }
-    assert versions == {migrations._groundset_version()}
+    assert versions == {groundset_version()}
 
 
 def test_a_failed_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):

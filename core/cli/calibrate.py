@@ -79,7 +79,9 @@ def calibrate_command(
         run_ids = [store.resolve_run(ref) for ref in runs or ("latest",)]
         result = calibrate(store, run_ids, aspect, target_precision, seed=seed, by=by)
         measured = measure_learned(store, result, policy_name, seed)
-        page = html and render_calibration_html(store, result, measured.held_out, store.path)
+        page = html and render_calibration_html(
+            result, measured.data, measured.held_out, store.path
+        )
     as_json = json.dumps(dataclasses.asdict(result), indent=2)
     recorded = None
     if record:  # after reading: the writer lock is held only for the write

@@ -18,7 +18,7 @@ from typing import Any
 
 from groundset.core.calibration import Calibration, Estimate, MetricCalibration
 from groundset.core.intervals import estimate_text
-from groundset.core.learned_policy import LearnedPolicy, OutOfFold, labelled_set
+from groundset.core.learned_policy import LabelledSet, LearnedPolicy, OutOfFold
 from groundset.core.report.charts import (
     BOTTOM,
     LEFT,
@@ -34,7 +34,6 @@ from groundset.core.report.charts import (
 )
 from groundset.core.report.formatting import e, fmt
 from groundset.core.report.page import CHECK_SCRIPT, CSS, _script_hash
-from groundset.core.store import Store
 
 __all__ = ["BINS", "PLOTS_PER_METRIC", "render_calibration_html"]
 
@@ -54,16 +53,15 @@ svg.plot .line.baseline { stroke: #4c78a8; }
 
 
 def render_calibration_html(
-    store: Store, result: Calibration, held_out: OutOfFold | None, store_path: str | Path
+    result: Calibration, data: LabelledSet, held_out: OutOfFold | None, store_path: str | Path
 ) -> str:
-    """The page for ``result`` (read from ``store``: the labelled values behind each curve)."""
+    """The page for ``result``, with ``data`` (the labelled values behind each curve)."""
     import numpy as np
 
     csp = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:;"
         f" script-src '{_script_hash(CHECK_SCRIPT)}'"
     )
-    data = labelled_set(store, result.run_ids, result.aspect)
     rng = np.random.default_rng(0)
     sections = [_learned_section(result.learned, held_out, rng)]
     sections.append("<h2>Metrics</h2>")

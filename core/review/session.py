@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from groundset.core.calibration import majority_labels
 from groundset.core.errors import InputError, StoreError
 from groundset.core.intervals import weighted_share
 from groundset.core.review.evidence import candidate_view
@@ -22,11 +23,6 @@ from groundset.core.rows import label_row
 from groundset.core.store import Store
 
 __all__ = ["ReviewSession"]
-
-LABELS_SQL = """
-SELECT candidate_id, avg(value), avg(coalesce(weight, 1)) FROM latest_labels
-WHERE aspect = ? AND list_contains(?, run_id) GROUP BY candidate_id
-"""
 
 
 @dataclass(frozen=True)
@@ -63,10 +59,8 @@ class ReviewSession:
             ).rows
             self.run_names = [name for (name,) in names]
             pool = load_pool(store, self.run_ids)
-            self.labels = {
-                cid: (mean, weight)
-                for cid, mean, weight in store.query(LABELS_SQL, [aspect, self.run_ids]).rows
-            }
+            # the same majority labels and weights calibrate reads; split ones are labelled too
+            self.labels, self.ties = majority_labels(store, aspect, "run_id", self.run_ids)
         if not pool.ids:
             raise InputError(
                 f"nothing to review: run(s) {', '.join(self.run_names)} have no parsed candidates"
@@ -74,7 +68,7 @@ class ReviewSession:
         self.pool = pool
         self.runs_of = dict(zip(pool.ids, pool.runs, strict=True))
         options = {} if stratified is None else {"stratified": stratified}
-        self.queue = ReviewQueue(pool, set(self.labels), seed, **options)
+        self.queue = ReviewQueue(pool, set(self.labels) | self.ties, seed, **options)
         self.journal = LabelJournal(db, self.store_lock)
         self.current: Draw | None = None
         #: drawn, and its evidence read, while the reviewer reads the current one
@@ -168,7 +162,8 @@ class ReviewSession:
                     sampling=draw.sampling,
                 )
             )
-            self.labels[candidate_id] = (float(value), draw.weight)
+            self.labels[candidate_id] = value
+            self.labels.weights[candidate_id] = draw.weight
             self.made.append(_Made(origin, draw))
             self.current = None
         return self.next()
@@ -188,6 +183,7 @@ class ReviewSession:
             made = self.made.pop()
             self.journal.remove(made.origin)
             self.labels.pop(made.draw.candidate_id, None)
+            self.labels.weights.pop(made.draw.candidate_id, None)
             if self.current is not None:  # shown but not labelled: back to the queue
                 self.queue.reopen(self.current.candidate_id)
             self.current = made.draw
@@ -197,14 +193,13 @@ class ReviewSession:
         import numpy as np
 
         with self._lock:
-            labelled = dict(self.labels)
+            accepted = [
+                (value, self.labels.weight(cid))
+                for cid, value in self.labels.items()
+                if cid in self.pool.index and self.pool.accepted[self.pool.index[cid]]
+            ]
+            labelled = len(self.labels) + len(self.ties)
             made, pending = len(self.made), len(self.journal.pending)
-        accepted = [
-            (int(mean > 0.5), weight)
-            for cid, (mean, weight) in labelled.items()
-            if mean != 0.5 and cid in self.pool.index
-            and self.pool.accepted[self.pool.index[cid]]
-        ]  # fmt: skip
         precision = None
         if accepted:
             y, w = (np.array(column, dtype=float) for column in zip(*accepted, strict=True))
@@ -214,7 +209,7 @@ class ReviewSession:
             "runs": self.run_names,
             "aspect": self.aspect,
             "labeller": self.labeller,
-            "labelled": len(labelled),
+            "labelled": labelled,
             "this_sitting": made,
             "skipped": self.skipped,
             "pending": pending,
