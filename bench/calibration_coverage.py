@@ -7,7 +7,8 @@ often at or above A's lower bound (the one-sided promise the recommendation make
         [--validators overlap,grounding_nli] [--splits 200] [--target 0.9] [--data DIR]
         [--json bench/calibration_coverage.json]
 
-Each set (a ``*_dev`` file of ``../shared/data/grounding``; held-out test files are refused) is
+Each set (a ``*_dev`` or ``*_train`` file of ``../shared/data/grounding``, or ``nli/NAME`` for a
+sentence-level NLI file beside it, entailment counting as good; held-out test files are refused) is
 converted and scored once with ``groundset score --label-field label``; the scored store is kept
 in ``bench/.cache/calibration_coverage`` (ignored by git) and reused. Each split is seeded by
 its number: half A's labels replace all labels in a scratch copy of that store, and
@@ -27,6 +28,7 @@ pass few candidates, all of them good: every resample then has precision 1 and t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -52,12 +54,15 @@ def scored_store(name: str, data: Path, validators: str) -> tuple[Path, float | 
     """The set scored by ``groundset score`` into a cached store, and the seconds scoring took
     (kept beside the store, so a cached run still reports them)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    db = CACHE / f"{name}-{validators.replace(',', '+')}.duckdb"
+    db = CACHE / f"{name.replace('/', '-')}-{validators.replace(',', '+')}.duckdb"
     took = db.with_suffix(".seconds")
     if db.exists():
         return db, float(took.read_text()) if took.exists() else None
-    jsonl = CACHE / f"{name}.jsonl"
-    convert(source_file(name, data), jsonl)
+    jsonl = CACHE / f"{name.replace('/', '-')}.jsonl"
+    if name.startswith("nli/"):
+        convert_nli(nli_file(name, data), jsonl)
+    else:
+        convert(source_file(name, data), jsonl)
     started = time.perf_counter()
     partial = db.with_suffix(".partial.duckdb")
     partial.unlink(missing_ok=True)
@@ -66,6 +71,31 @@ def scored_store(name: str, data: Path, validators: str) -> tuple[Path, float | 
     seconds = round(time.perf_counter() - started, 1)
     took.write_text(str(seconds))
     return db, seconds
+
+
+def nli_file(name: str, data: Path) -> Path:
+    """``nli/cad_dev``: a sentence-level NLI file of ``../shared/data/nli`` (beside ``data``);
+    held-out test files are refused, as for the grounding sets."""
+    if name.endswith("_test"):
+        raise SystemExit(f"{name}: a held-out test split; use a *_dev file")
+    path = data.parent / f"{name}.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"no {path}: pass --data DIR (the grounding folder beside nli/)")
+    return path
+
+
+def convert_nli(source: Path, out: Path) -> int:
+    """An NLI pair as a grounded answer: the premise is the document, the hypothesis the
+    answer, and entailment the label 1 (neutral and contradiction 0)."""
+    rows = 0
+    with source.open(encoding="utf-8") as lines, out.open("w", encoding="utf-8") as f:
+        for line in lines:
+            row = json.loads(line)
+            label = int(row["label"] == "entailment")
+            record = {"document": row["premise"], "answer": row["hypothesis"], "label": label}
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            rows += 1
+    return rows
 
 
 class Halves:

@@ -23,6 +23,8 @@ from groundset.core.intervals import (
     auroc,
     estimate,
     resample_counts,
+    stretch_for_rest,
+    stretched,
     weighted_share,
     widened,
     wilson,
@@ -216,7 +218,10 @@ def calibrate(
     rng = np.random.default_rng(seed)
     scores = _scores(store, runs, sorted(labels))
     verdicts = _verdicts(store, runs)
-    measure = _Measure(scores, verdicts, declared, target_precision, rng, resamples)
+    scored, candidates = _population(store, runs)
+    stretches = {m: stretch_for_rest(len(v), scored.get(m)) for m, v in scores.items()}
+    measure = _Measure(scores, verdicts, declared, target_precision, rng, resamples, stretches,
+                       stretch_for_rest(len(labels), candidates))  # fmt: skip
     result.metrics, result.policies = measure(labels)
     if by is not None:
         result.by = by
@@ -239,6 +244,10 @@ class _Measure:
     target: float
     rng: Any
     resamples: int
+    #: per metric, and for the verdicts: how much wider a precision's interval is for the
+    #: candidates nobody labelled than for the labelled sample (``stretch_for_rest``)
+    stretches: dict[str, float]
+    verdict_stretch: float
 
     def __call__(self, labels: Labels) -> tuple[list[MetricCalibration], list[VerdictCalibration]]:
         import numpy as np
@@ -255,12 +264,14 @@ class _Measure:
             if len(ids) < MIN_LABELS or y.sum() in (0, len(ids)):
                 continue  # too few of this metric's candidates are labelled to say anything
             w = self._weights(labels, ids)
-            metrics.append(_metric(metric, higher, default, x, y, w, self._counts(w), self.target))
+            counts, stretch = self._counts(w), self.stretches.get(metric, 1.0)
+            metrics.append(_metric(metric, higher, default, x, y, w, counts, self.target, stretch))
         policies = []
         for name, passing in self.verdicts:
             ids = _passing_first(passing, labels)
             w = self._weights(labels, ids)
-            policies.append(_verdict(name, passing, labels, ids, w, self._counts(w)))
+            counts = self._counts(w)
+            policies.append(_verdict(name, passing, labels, ids, w, counts, self.verdict_stretch))
         return metrics, policies
 
     @staticmethod
@@ -304,6 +315,20 @@ def _segments(store: Store, labels: dict[str, int], by: str) -> dict[str, list[s
     return segments
 
 
+def _population(store: Store, run_ids: list[str]) -> tuple[dict[str, int], int]:
+    """How many candidates of the runs each metric scored, and how many candidates the runs
+    have: what the labelled ones are a sample of."""
+    scored = store.query(
+        "SELECT validator || '.' || metric, count(*) FROM latest_scores"
+        " WHERE run_id IN (SELECT unnest(?)) AND value IS NOT NULL GROUP BY 1",
+        [run_ids],
+    ).rows
+    (candidates,) = store.query(
+        "SELECT count(*) FROM candidates WHERE run_id IN (SELECT unnest(?))", [run_ids]
+    ).rows[0]
+    return {metric: int(n) for metric, n in scored}, int(candidates)
+
+
 def _verdicts(store: Store, run_ids: list[str]) -> list[tuple[str, set[str]]]:
     """(name, accepted candidate ids): every default threshold (``accepted_default``), then
     each accept policy ``groundset accept`` recorded for the runs. Only labelled candidates are
@@ -331,7 +356,13 @@ def _passing_first(passing: set[str], labels: Labels) -> list[str]:
 
 
 def _verdict(
-    name: str, passing: set[str], labels: Labels, ids: list[str], w: Any, counts: Any
+    name: str,
+    passing: set[str],
+    labels: Labels,
+    ids: list[str],
+    w: Any,
+    counts: Any,
+    stretch: float = 1.0,
 ) -> VerdictCalibration:
     """A yes/no verdict measured like a threshold: ``ids`` puts what it passes first."""
     import numpy as np
@@ -339,7 +370,7 @@ def _verdict(
     x = np.array([float(c in passing) for c in ids])
     y = np.array([labels[c] for c in ids], dtype=float)
     ends = np.flatnonzero(np.r_[x[1:] != x[:-1], True])
-    figures = _Sweep(x, y, w, counts, ends).at_prefix(int(x.sum()), 1.0)
+    figures = _Sweep(x, y, w, counts, ends, stretch).at_prefix(int(x.sum()), 1.0)
     return VerdictCalibration(name, len(ids), figures)
 
 
@@ -352,6 +383,7 @@ def _metric(
     w: Any,
     counts: Any,
     target: float,
+    stretch: float = 1.0,
 ) -> MetricCalibration:
     import numpy as np
 
@@ -360,7 +392,7 @@ def _metric(
     xs, ys, ws, cs = x[order], y[order], w[order], counts[:, order]
     # a threshold passes a prefix of this order: the end of each run of equal values
     ends = np.flatnonzero(np.r_[xs[1:] != xs[:-1], True])
-    sweep = _Sweep(xs, ys, ws, cs, ends)
+    sweep = _Sweep(xs, ys, ws, cs, ends, stretch)
     default_figures = None
     if default is not None:
         passing = int(np.sum(sign * x >= sign * default))
@@ -374,12 +406,13 @@ def _metric(
 
 class _Sweep:
     """Cumulative (weighted) true positives and passes along the score order, for the sample and
-    for every resample: a threshold's figures are one column of these."""
+    for every resample: a threshold's figures are one column of these. A precision's interval
+    is for the candidates nobody labelled: ``stretch`` widens the sample's."""
 
-    def __init__(self, xs: Any, ys: Any, ws: Any, cs: Any, ends: Any) -> None:
+    def __init__(self, xs: Any, ys: Any, ws: Any, cs: Any, ends: Any, stretch: float = 1.0) -> None:
         import numpy as np
 
-        self.xs, self.ends, self.n = xs, ends, len(ys)
+        self.xs, self.ends, self.n, self.stretch = xs, ends, len(ys), stretch
         self.tp = np.cumsum(ws * ys)
         self.passed = np.cumsum(ws)
         self.positives = (ws * ys).sum()
@@ -403,7 +436,8 @@ class _Sweep:
         bt, bp = self.boot_tp[:, i], self.boot_passed[:, i]
         bneg = self.boot_total - self.boot_positives
         with np.errstate(divide="ignore", invalid="ignore"):
-            precision = widened(estimate(tp / passed, bt / bp), passing * tp / passed, passing)
+            sample = widened(estimate(tp / passed, bt / bp), passing * tp / passed, passing)
+            precision = stretched(sample, self.stretch)
             tpr, btpr = tp / self.positives, bt / self.boot_positives
             tnr, btnr = (negatives - (passed - tp)) / negatives, (bneg - (bp - bt)) / bneg
             recall = estimate(tpr, btpr)
@@ -425,6 +459,7 @@ class _Sweep:
             count = self.ends + 1
             share = self.tp[self.ends] / self.passed[self.ends]
             lows = np.minimum(lows, wilson(share * count, count)[0])
+            lows = share - (share - lows) * self.stretch
         meeting = np.flatnonzero(lows >= target)
         if len(meeting):
             run = meeting[: int(np.argmax(np.diff(np.r_[meeting, -1]) != 1)) + 1]

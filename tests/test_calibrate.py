@@ -206,3 +206,39 @@ def test_a_few_passes_all_good_are_not_taken_for_certainty():
     m = _metric("m", True, None, x, y, np.ones(100), counts, 0.9)
     assert m.recommended is not None and m.recommended.passed == 40
     assert m.recommended.precision.low == pytest.approx(40 / (40 + 1.96**2), abs=1e-3)
+
+
+def test_with_much_of_the_run_labelled_the_interval_is_for_the_unlabelled_rest(tmp_path):
+    """Half of a run labelled: the precision of the other half differs from the labels' by twice
+    the variance of one estimate, so the interval is sqrt 2 as wide as the labels' own. With
+    every candidate labelled there is no rest, and the interval is the labels' own."""
+    rows = labelled_rows(160, seed=4)
+    data = tmp_path / "half.jsonl"
+    data.write_text("".join(json.dumps({**r, "human": r["human"] if i % 2 else None}) + "\n"
+                            for i, r in enumerate(rows)))  # fmt: skip
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join(json.dumps(r) + "\n" for i, r in enumerate(rows) if i % 2))
+    found = {}
+    for name, path in (("half", data), ("whole", whole)):
+        db = tmp_path / f"{name}.duckdb"
+        invoke("score", path, "--db", db, "--validators", "overlap", "--question-field", "",
+               "--label-field", "human", "--no-progress")  # fmt: skip
+        out = json.loads(invoke("calibrate", "--db", db, "--format", "json").output)
+        assert out["labelled"] == 80
+        (metric,) = [m for m in out["metrics"] if m["metric"] == "overlap.token_precision"]
+        found[name] = metric["default"]["precision"]
+    half, whole_ = found["half"], found["whole"]
+    assert half["value"] == pytest.approx(whole_["value"])  # the same 80 labels
+    for side in ("low", "high"):
+        own = abs(whole_[side] - whole_["value"])
+        if own > 0 and 0 < half[side] < 1:
+            assert abs(half[side] - half["value"]) == pytest.approx(own * 2**0.5, rel=1e-6)
+    assert half["low"] < whole_["low"]
+
+
+def test_the_stretch_for_the_rest_follows_the_labelled_share():
+    from groundset.core.intervals import stretch_for_rest
+
+    assert stretch_for_rest(500, 1000) == pytest.approx(2**0.5)
+    assert stretch_for_rest(1000, 1_000_000) == pytest.approx(1.0005, abs=1e-4)
+    assert stretch_for_rest(80, 80) == 1.0 and stretch_for_rest(10, None) == 1.0
