@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from groundset.core import Candidate, ConfigError, Document
 from groundset.core.scoring import score_candidates
 from groundset.validators.grounding_embedding import GroundingEmbeddingValidator
-from groundset.validators.grounding_nli import GroundingNliValidator, _aggregate, document_windows
+from groundset.validators.grounding_nli import (
+    GroundingNliValidator,
+    _aggregate,
+    _Plan,
+    document_windows,
+)
 from groundset.validators.judge import JudgeValidator, parse_judgement
 from groundset.validators.models import embedder
 from groundset.validators.relevance import RelevanceValidator
@@ -81,18 +88,27 @@ def test_document_windows_are_sentences_and_runs_of_sentences():
     assert document_windows(document, 3)[4:] == ("One. Two. Three.", "Two. Three. Four.")
 
 
-def test_nli_aggregation_takes_each_claims_best_window_and_the_worst_claim():
+def plan(claims, windows, numbers=None, aside=(), unchecked=0) -> _Plan:
+    return _Plan(list(claims), tuple(windows), 0, numbers, list(aside), unchecked)
+
+
+def test_nli_aggregation_takes_each_claims_best_window_and_combines_the_claims():
     # two claims x three windows; columns: P(entailment), P(contradiction)
     grid = np.array([[0.9, 0.05], [0.1, 0.1], [0.2, 0.7],
                      [0.3, 0.1], [0.4, 0.5], [0.2, 0.2]], dtype=np.float32)  # fmt: skip
-    claims, windows = ["A.", "B."], ("W1.", "W2.", "W3.")
-    result = _aggregate(grid, claims, windows, start=0, numbers=[(0, []), (1, [])])
-    assert result["entailment"] == pytest.approx(0.4)  # claim 2's best entailment
-    assert result["score"] == pytest.approx(0.2)  # claim 2: max(0.2, -0.1, 0.0)
-    assert result["contradiction"] == pytest.approx(0.1)  # at each claim's best window
-    assert result["numbers_found"] == 1.0
+    entry = plan(["A.", "B."], ("W1.", "W2.", "W3."), numbers=[(0, []), (1, [])])
+    # claim 1: best window W1 (0.85); claim 2: W1 too, max(0.2, -0.1, 0.0)
+    least = _aggregate(grid, entry, "min")
+    assert least["score"] == pytest.approx(0.2)
+    assert least["entailment"] == pytest.approx(0.4)  # claim 2's highest entailment
+    assert least["contradiction"] == pytest.approx(0.1)  # at each claim's best window
+    assert least["numbers_found"] == 1.0 and least["unchecked"] == 0.0
+    assert _aggregate(grid, entry, "mean")["score"] == pytest.approx((0.85 + 0.2) / 2)
+    assert _aggregate(grid, entry)["score"] == least["score"]  # the default: min
+    both = _aggregate(grid, entry, "min+mean")  # the least supported claim and the mean
+    assert both["score"] == pytest.approx((0.2 + (0.85 + 0.2) / 2) / 2)
     # the evidence a reviewer sees: the window that decided each claim, and the claim's score
-    evidence = result["details"]["claims"]
+    evidence = both["details"]["claims"]
     assert [(e["claim"], e["window"]) for e in evidence] == [("A.", "W1."), ("B.", "W1.")]
     assert [e["score"] for e in evidence] == pytest.approx([0.85, 0.2])
 
@@ -100,19 +116,58 @@ def test_nli_aggregation_takes_each_claims_best_window_and_the_worst_claim():
 def test_nli_aggregation_fails_a_claim_stating_a_number_the_document_lacks():
     grid = np.array([[0.9, 0.05], [0.8, 0.1]], dtype=np.float32)  # two claims x one window
     claims, windows = ["It opened in 1995.", "It is open."], ("It opened in 1994.",)
-    result = _aggregate(grid, claims, windows, start=0, numbers=[(2, ["1995"]), (0, [])])
+    result = _aggregate(grid, plan(claims, windows, [(2, ["1995"]), (0, [])]), "min")
     assert result["score"] == -1.0 and result["entailment"] == 0.0
     assert result["contradiction"] == pytest.approx(0.1)  # the model's own, unchanged
     assert result["numbers_found"] == 0.5
     assert result["details"]["numbers_not_found"] == ["1995"]
     assert [e["score"] for e in result["details"]["claims"]] == [-1.0, pytest.approx(0.7)]
-    unchecked = _aggregate(grid, claims, windows, start=0, numbers=None)
+    unchecked = _aggregate(grid, plan(claims, windows), "min")
     assert unchecked["score"] == pytest.approx(0.7) and "numbers_found" not in unchecked
 
 
-def test_nli_rejects_a_bad_hypothesis_option():
-    with pytest.raises(ConfigError, match=r"validators\.grounding_nli\.hypothesis"):
-        GroundingNliValidator(GroundingNliValidator.Options(hypothesis="both"))
+def test_an_answer_with_nothing_to_check_is_not_grounded_and_says_why():
+    aside = [{"sentence": "I could not find that in the passages.", "why": "abstention"}]
+    result = _aggregate(np.zeros((0, 2), dtype=np.float32), plan([], ("W.",), aside=aside))
+    assert result["score"] == -1.0 and result["entailment"] == 0.0
+    assert result["details"]["no_claims"] is True and result["details"]["set_aside"] == aside
+
+
+def test_claims_past_max_claims_are_counted_as_unchecked():
+    sentences = " ".join(f"Claim number {word} is here." for word in "abcdefghij")
+    candidate = Candidate("c", "r", "w", Document(text="x"), {"answer": sentences}, sentences)
+    options = GroundingNliValidator.Options(max_claims=4)
+    claims, aside, unchecked = GroundingNliValidator(options)._claims(candidate)
+    assert len(claims) == 4 and unchecked == 6 and aside == []
+    grid = np.tile(np.array([[0.9, 0.0]], dtype=np.float32), (4, 1))
+    result = _aggregate(grid, plan(claims, ("x",), unchecked=unchecked))
+    assert result["unchecked"] == pytest.approx(0.6)
+    assert result["details"]["unchecked_claims"] == 6
+    every = GroundingNliValidator()._claims(candidate)  # by default every claim is checked
+    assert len(every[0]) == 10 and every[2] == 0
+
+
+def test_nli_splits_long_documents_into_overlapping_chunks():
+    document = Document(
+        text=" ".join(f"Sentence {i} says something about item {i}." for i in range(40))
+    )
+    validator = GroundingNliValidator(GroundingNliValidator.Options(chunk_tokens=40))
+    chunks = validator._windows(document)
+    assert len(chunks) > 5
+    for before, after in itertools.pairwise(chunks):  # one sentence of overlap
+        assert before.split(". ")[-1] == after.split(". ")[0] + "."
+    assert " ".join(chunks).count("item 39.") == 1 and "item 0." in chunks[0]
+    sentences = GroundingNliValidator(GroundingNliValidator.Options(windows="sentences"))
+    assert sentences._windows(document) == document_windows(document, 1)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("hypothesis", "both"), ("windows", "pages"), ("aggregate", "max"), ("chunk_tokens", 0)],
+)
+def test_nli_rejects_a_bad_option(option, value):
+    with pytest.raises(ConfigError, match=rf"validators\.grounding_nli\.{option}"):
+        GroundingNliValidator(GroundingNliValidator.Options(**{option: value}))
 
 
 @pytest.mark.parametrize(

@@ -96,10 +96,43 @@ def test_the_number_check_reads_numbers_written_another_way():
     assert score("It had 3 million visitors.", check_numbers=True)["numbers_found"] == 0.0
 
 
+def score_with(answer: str, **options: object) -> dict[str, float]:
+    candidate = Candidate("c", "r", "w", DOCUMENT, {"question": "?", "answer": answer}, answer)
+    found = GroundingNliValidator.Options(check_numbers=False, **options)  # type: ignore[arg-type]
+    return GroundingNliValidator(found).score([candidate])[0]
+
+
 def test_one_unsupported_sentence_sinks_the_answer():
     grounded = score("The museum opened in 1994. Entry is free on the first Sunday.")
     padded = score("The museum opened in 1994. It was designed by Frank Gehry.")
+    contradicted = score("The museum opened in 1994. Entry is never free.")
     assert padded[DEFAULT.name] < THRESHOLD <= grounded[DEFAULT.name]
+    assert contradicted[DEFAULT.name] < padded[DEFAULT.name]
+    assert padded[DEFAULT.name] == pytest.approx(
+        min(c["score"] for c in padded["details"]["claims"]), abs=1e-4
+    )
+    # averaged with the mean over claims, the unsupported sentence only pulls the answer down
+    both = score_with("The museum opened in 1994. It was designed by Frank Gehry.",
+                      aggregate="min+mean")  # fmt: skip
+    assert padded[DEFAULT.name] < both[DEFAULT.name] < grounded[DEFAULT.name]
+
+
+def test_commentary_around_a_claim_changes_nothing():
+    bare = score("The museum opened in 1994.")
+    framed = score("Based on the passage, the museum opened in 1994. I hope this helps!")
+    assert framed[DEFAULT.name] == pytest.approx(bare[DEFAULT.name])
+    assert framed["details"]["set_aside"] == [{"sentence": "I hope this helps!", "why": "help"}]
+    assert [c["claim"] for c in framed["details"]["claims"]] == ["The museum opened in 1994."]
+    # checked as written, the commentary is a claim the document does not entail
+    raw = score_with("Based on the passage, the museum opened in 1994. I hope this helps!",
+                     claims_only=False)  # fmt: skip
+    assert raw[DEFAULT.name] < framed[DEFAULT.name]
+
+
+def test_an_abstention_alone_is_not_grounded():
+    result = score("I could not find the opening year in the passages.")
+    assert result[DEFAULT.name] == -1.0 and result["details"]["no_claims"] is True
+    assert result["details"]["set_aside"][0]["why"] == "abstention"
 
 
 def test_score_command_records_every_row_with_nli_scores(tmp_path):

@@ -263,12 +263,17 @@ def at_threshold(
 def validator_check(
     items: Sequence[Item], scores: dict[str, np.ndarray], model: str
 ) -> dict[str, Any]:
-    """Score the items with ``grounding_nli`` as configured by default (only the model may
-    differ) and check it computes what its variant here computes."""
+    """Score the items with ``grounding_nli`` set as this set chose it (sentence windows, every
+    sentence a claim, the least supported deciding; only the model may differ) and check it
+    computes what its variant here computes. The validator's defaults now check chunks and
+    combine claims otherwise, chosen on the dev splits of ``../shared/data/grounding``
+    (``training.grounding.select``)."""
     from groundset.core import Candidate, Document
     from groundset.validators.grounding_nli import GroundingNliOptions, GroundingNliValidator
 
-    options = GroundingNliOptions(model=model)
+    options = GroundingNliOptions(
+        model=model, windows="sentences", claims_only=False, aggregate="min", max_claims=8
+    )
     validator = GroundingNliValidator(options)
     metric = next(m for m in validator.metrics if m.default_threshold is not None)
     candidates = [

@@ -1,0 +1,1 @@
+"""Choosing and measuring grounding_nli's document-level settings on ../shared/data/grounding."""

@@ -1,0 +1,222 @@
+"""Held-out quality of ``grounding_nli`` on every test split, old and new: per source and per
+domain, AUROC, balanced accuracy at the shipped default threshold and the pass rate there; and
+a paired comparison of two settings (or two models) on the same rows.
+
+    python -m training.grounding.held_out [--per-source 1000] [--json FILE] [--markdown]
+        [--against "windows=sentences,claims_only=false,aggregate=min,max_claims=8"]
+        [--set model=/tmp/nli-model]
+
+It runs the validator itself, through ``score()``, so what is measured is what ships. The test
+files are read here and nowhere else; nothing is chosen on them (``training.grounding.select``
+chooses on dev). New sets: every ``*_test`` of ``../shared/data/grounding``. Old sets: the
+held-out ``esnli_test``, ``cad_test`` and ``wice_claim_test`` of ``../shared/data/nli`` as
+grounding pairs (premise or evidence as the document, hypothesis or claim as the answer;
+entailment or "supported" is good). ``--per-source`` caps each file by a seeded random sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from training.grounding.select import auroc, balanced_accuracy
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+SEED = 13
+#: the settings grounding_nli shipped with before document-level checking
+SHIPPED = "windows=sentences,claims_only=false,aggregate=min,max_claims=8"
+
+
+@dataclass(frozen=True)
+class Pair:
+    source: str
+    domain: str
+    document: str
+    answer: str
+    label: int
+
+
+def _sample(rows: list[Pair], cap: int, name: str) -> list[Pair]:
+    if cap and len(rows) > cap:
+        return random.Random(f"{SEED}:{name}").sample(rows, cap)
+    return rows
+
+
+def load_test(shared: Path, cap: int) -> list[Pair]:
+    """Every held-out test file, as (document, answer, label) pairs."""
+    found: list[Pair] = []
+    for path in sorted((shared / "grounding").glob("*_test.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            rows = [json.loads(line) for line in lines]
+        pairs = [Pair(r["source"], r["domain"], r["document"], r["claim"], int(r["label"]))
+                 for r in rows]  # fmt: skip
+        found += _sample(pairs, cap, path.name)
+    nli = shared / "nli"
+    for name in ("esnli_test", "cad_test"):
+        rows = [json.loads(line) for line in (nli / f"{name}.jsonl").open(encoding="utf-8")]
+        pairs = [Pair(name.removesuffix("_test"), "nli", r["premise"], r["hypothesis"],
+                      int(r["label"] == "entailment")) for r in rows]  # fmt: skip
+        found += _sample(pairs, cap, name)
+    rows = [json.loads(line) for line in (nli / "wice_claim_test.jsonl").open(encoding="utf-8")]
+    pairs = [Pair("wice", "wiki", " ".join(r["evidence"]), r["claim"],
+                  int(r["label"] == "supported")) for r in rows]  # fmt: skip
+    return found + _sample(pairs, cap, "wice_claim_test")
+
+
+def parse_settings(text: str) -> dict[str, Any]:
+    """``a=1,b=false,c=min`` as validator options."""
+    options: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, _, value = item.partition("=")
+        if value.lower() in ("true", "false"):
+            options[key] = value.lower() == "true"
+        else:
+            try:
+                options[key] = int(value)
+            except ValueError:
+                options[key] = value
+    return options
+
+
+def score(pairs: Sequence[Pair], options: dict[str, Any], label: str) -> tuple[Any, float]:
+    """The default metric of ``grounding_nli`` for every pair, and candidates per second."""
+    import numpy as np
+
+    from groundset.core import Candidate, Document
+    from groundset.validators.grounding_nli import GroundingNliValidator
+
+    validator = GroundingNliValidator(GroundingNliValidator.Options(**options))
+    metric = next(m for m in validator.metrics if m.default_threshold is not None)
+    values = np.empty(len(pairs))
+    started, step = time.perf_counter(), 64
+    for i in range(0, len(pairs), step):
+        part = pairs[i : i + step]
+        candidates = [
+            Candidate(str(i + j), "r", "w", Document(text=p.document), {"answer": p.answer}, "")
+            for j, p in enumerate(part)
+        ]
+        for j, result in enumerate(validator.score(candidates)):
+            values[i + j] = result[metric.name]
+        if (i // step) % 20 == 0:
+            rate = (i + len(part)) / (time.perf_counter() - started)
+            print(f"  {label}: {i + len(part)}/{len(pairs)}, {rate:.1f}/s", file=sys.stderr,
+                  flush=True)  # fmt: skip
+    return values, len(pairs) / (time.perf_counter() - started)
+
+
+def table(pairs: Sequence[Pair], values: Any, threshold: float) -> dict[str, Any]:
+    """Per source and per domain: rows, AUROC, balanced accuracy and pass rate at the
+    threshold."""
+    import numpy as np
+
+    labels = np.array([p.label for p in pairs])
+    out: dict[str, Any] = {}
+    for key in ("source", "domain"):
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(pairs):
+            groups.setdefault(getattr(p, key), []).append(i)
+        out[key] = {
+            name: {
+                "rows": len(idx),
+                "supported": int(labels[idx].sum()),
+                "auroc": _r(auroc(values[idx], labels[idx])),
+                "ba": _r(balanced_accuracy(values[idx], labels[idx], threshold)),
+                "pass_rate": _r(float((values[idx] >= threshold).mean())),
+            }
+            for name, idx in sorted(groups.items())
+        }
+    return out
+
+
+def paired(pairs: Sequence[Pair], a: Any, b: Any, threshold: float, resamples: int = 2000):
+    """Balanced accuracy of ``a`` minus ``b`` on the pooled new test rows, with a bootstrap
+    95 % interval over rows resampled within each source (so the sources keep their sizes)."""
+    import numpy as np
+
+    new = [i for i, p in enumerate(pairs) if p.domain != "nli" and p.source != "wice"]
+    labels = np.array([pairs[i].label for i in new])
+    pa, pb = a[new] >= threshold, b[new] >= threshold
+    rng = np.random.default_rng(SEED)
+    by_source: dict[str, list[int]] = {}
+    for k, i in enumerate(new):
+        by_source.setdefault(pairs[i].source, []).append(k)
+
+    def ba(passed: Any, y: Any) -> float:
+        return float((passed[y == 1].mean() + (~passed[y == 0]).mean()) / 2)
+
+    point = ba(pa, labels) - ba(pb, labels)
+    diffs = []
+    for _ in range(resamples):
+        idx = np.concatenate([rng.choice(v, len(v)) for v in by_source.values()])
+        diffs.append(ba(pa[idx], labels[idx]) - ba(pb[idx], labels[idx]))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return {"rows": len(new), "difference": _r(point), "low": _r(float(low)),
+            "high": _r(float(high))}  # fmt: skip
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 3)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    names = list(result["settings"])
+    heads = " | ".join(f"{n}: AUROC / BA / pass" for n in names)
+    lines = [f"| source | rows (supported) | {heads} |", "|---|---|" + "---|" * len(names)]
+    for key in ("source", "domain"):
+        first = result["settings"][names[0]]["table"][key]
+        for group, row in first.items():
+            cells = []
+            for n in names:
+                r = result["settings"][n]["table"][key][group]
+                cells.append(f"{r['auroc']:.2f} / {r['ba']:.2f} / {r['pass_rate']:.2f}")
+            label = group if key == "source" else f"**{group}** (domain)"
+            lines.append(f"| {label} | {row['rows']} ({row['supported']}) | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--per-source", type=int, default=1000)
+    parser.add_argument("--set", default="", help="settings measured: option=value,...")
+    parser.add_argument("--against", default=SHIPPED, help="settings compared with")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args(argv)
+    pairs = load_test(args.shared, args.per_source)
+    print(f"{len(pairs)} held-out test rows", file=sys.stderr)
+    from groundset.validators.grounding_nli import GroundingNliValidator
+
+    threshold = next(m.default_threshold for m in GroundingNliValidator.metrics
+                     if m.default_threshold is not None)  # fmt: skip
+    settings = {"new": args.set, "against": args.against}
+    result: dict[str, Any] = {"per_source": args.per_source, "threshold": threshold,
+                              "settings": {}}  # fmt: skip
+    values = {}
+    for name, text in settings.items():
+        values[name], rate = score(pairs, parse_settings(text), name)
+        result["settings"][name] = {"options": text or "(defaults)",
+                                    "candidates_per_s": round(rate, 1),
+                                    "table": table(pairs, values[name], threshold)}  # fmt: skip
+    result["paired_new_minus_against"] = paired(pairs, values["new"], values["against"], threshold)
+    print(markdown(result))
+    print(json.dumps(result["paired_new_minus_against"]))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
