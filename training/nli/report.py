@@ -138,7 +138,8 @@ def write_model_card(folder: Path, metrics: dict[str, Any]) -> None:
                 f"| {fp['acc_2way']:.3f} | {m['acc_2way']:.3f} | {m['auroc_entail']} |"
             )
     table = "\n".join(rows)
-    text = MODEL_CARD.format(
+    grounding = GROUNDING_NOTE if metrics["config"].get("grounding") else ""
+    text = (MODEL_CARD + grounding).format(
         table=table,
         max_length=metrics["config"]["max_length"],
         sha=metrics["model_onnx"]["sha256"],
@@ -157,6 +158,29 @@ probabilities on every training pair (`--distill-alpha`, `--distill-temperature`
 the teacher ships.
 """
 
+
+GROUNDING_NOTE = """- Document-level grounding pairs (`--grounding`), converted in
+  `../shared/data/grounding`, whose NOTICE gives every source's commit and conversion. Trained
+  on the `*_train` files of:
+  - FIB (Tam et al. 2023, github.com/r-three/fib, Apache-2.0); its XSum and CNN/DailyMail
+    articles remain the publishers' copyright, used as in the research releases;
+  - FaithDial (Dziri et al. 2022, github.com/McGill-NLP/FaithDial, MIT, Copyright (c) 2022
+    Nouha Dziri), with inputs from Wizard of Wikipedia (CC BY 4.0), CMU-DoG (Copyright (c) 2020
+    Kangyan Zhou, Shrimai Prabhumoye, Alan W. Black) and Topical-Chat (Amazon,
+    CDLA-Sharing-1.0);
+  - Q2 (Honovich et al. 2021, github.com/orhonovich/q-squared; data MIT, Copyright (c)
+    Facebook, Inc. and its affiliates), a subset of Wizard of Wikipedia;
+  - DialFact (Gupta et al. 2022, github.com/salesforce/DialFact, BSD-3-Clause, Copyright (c)
+    Salesforce; Wikipedia text CC BY-SA);
+  - Factcheck-GPT (Wang et al. 2023, github.com/yuxiaw/Factcheck-GPT, Apache-2.0);
+  - SciFact (Wadden et al. 2020, github.com/allenai/scifact: claims and annotations CC BY 4.0,
+    abstracts ODC-By 1.0).
+  Their `*_dev` files, and those of FRANK (Pagnoni et al. 2021, github.com/artidoro/frank, MIT),
+  BEGIN (Dziri et al. 2022, github.com/google/BEGIN-dataset, CC BY 4.0; Topical-Chat rows
+  CDLA-Sharing-1.0) and FEVER via DocNLI (Yin et al. 2021, github.com/salesforce/DocNLI,
+  BSD-3-Clause; FEVER, Thorne et al. 2018, CC BY-SA 3.0), chose the checkpoint. No `*_test`
+  file was read. Supported -> entailment, not supported -> neutral.
+"""
 
 MODEL_CARD = """# groundset-nli ({base}, bottom {layers} layers, cross-encoder, int8 ONNX)
 

@@ -44,10 +44,12 @@ from training.nli.data import (
     Example,
     Splits,
     count_by_source,
+    default_data_dir,
     load_splits,
     wice_premises,
 )
 from training.nli.distillation import distilled_rows, teacher_labels
+from training.nli.grounding import default_grounding_dir, grounding_examples
 from training.nli.loop import encode, log, train_loop, training_summary
 from training.nli.model import (
     ID2LABEL,
@@ -130,6 +132,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0.2,
         help="share of the synthetic claims made from e-SNLI train premises (rest: WiCE pages)",
     )
+    switch(
+        "--grounding",
+        default=False,
+        help="also train on the *_train files of ../shared/data/grounding (document-level"
+        " claims) and select on their *_dev files (training/nli/grounding.py)",
+    )
+    parser.add_argument(
+        "--grounding-data",
+        type=Path,
+        default=None,
+        help="grounding folder (default: grounding/ beside --data)",
+    )
+    parser.add_argument(
+        "--grounding-dev-per-source",
+        type=int,
+        default=300,
+        help="with --grounding: dev rows per grounding source (evaluation cost)",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=2, help="torch / onnxruntime CPU threads")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
@@ -202,6 +222,11 @@ def prepare_data(args: argparse.Namespace, tokenizer: Any) -> tuple[Splits, list
         # Dev accuracy on SNLI-like pairs does not see a model that calls a changed number
         # "neutral" (P(entailment) = P(contradiction)): this slice does.
         splits.dev += synthetic.edited_claims(splits.wice_dev_records, args.seed, premises)
+    if args.grounding:
+        folder = args.grounding_data or default_grounding_dir(args.data or default_data_dir())
+        extra += grounding_examples(folder, "train", args.max_length, count)
+        dev = grounding_examples(folder, "dev", args.max_length, count)
+        splits.dev += cap(dev, args.limit or args.grounding_dev_per_source, args.seed)
     splits.train = cap(splits.train, args.limit, args.seed)
     splits.dev = cap(splits.dev, args.limit or args.dev_per_source, args.seed)
     splits.held_out = cap(splits.held_out, args.limit, args.seed)
