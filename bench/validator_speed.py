@@ -37,6 +37,9 @@ from groundset.validators.relevance import RelevanceValidator
 from groundset.validators.sentences import split_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from training.grounding.held_out import parse_settings  # noqa: E402
 
 
 def make_candidates(count: int) -> list[Candidate]:
@@ -73,18 +76,6 @@ def grounding_eval_candidates(count: int) -> list[Candidate]:
 
 
 NLI_SETTINGS: dict[str, object] = {}
-
-
-def nli_settings(text: str) -> dict[str, object]:
-    """``windows=sentences,max_claims=8`` as ``GroundingNliOptions`` keyword arguments."""
-    found: dict[str, object] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, _, value = item.partition("=")
-        if value.lower() in ("true", "false"):
-            found[key] = value.lower() == "true"
-        else:
-            found[key] = int(value) if value.lstrip("-").isdigit() else value
-    return found
 
 
 def timed(fn: Callable[[], object], repeat: int = 3) -> float:
@@ -177,7 +168,7 @@ def main() -> int:
     parser.add_argument("--nli", default="", help="grounding_nli options: key=value,...")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    NLI_SETTINGS.update(nli_settings(args.nli))
+    NLI_SETTINGS.update(parse_settings(args.nli))
     make = grounding_eval_candidates if args.items == "grounding_eval" else make_candidates
     cands = make(args.candidates)
     results = []

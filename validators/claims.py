@@ -143,29 +143,17 @@ def answer_claims(text: str, min_words: int = 3) -> tuple[list[str], list[Claim]
     1998." checks "It opened in 1998.", where joining first would have set the whole aside. A
     claim of fewer than ``min_words`` words ("No.", "Yes, it does.") is joined to the next
     claim, as ``split_claims`` does, since alone it says nothing checkable."""
-    from groundset.validators.sentences import split_sentences
+    from groundset.validators.sentences import join_short, split_sentences
 
-    claims: list[str] = []
+    kept: list[str] = []
     aside: list[Claim] = []
-    pending = ""
     for sentence in split_sentences(text):
         reason = not_a_claim(sentence)
-        if reason is None:
-            stripped = strip_lead_in(sentence)
-            if not stripped.split():
-                reason = "framing"  # nothing but a lead-in ("Based on the passages:")
+        stripped = strip_lead_in(sentence) if reason is None else ""
+        if reason is None and not stripped.split():
+            reason = "framing"  # nothing but a lead-in ("Based on the passages:")
         if reason is not None:
             aside.append(Claim(sentence, sentence, reason))
-            continue
-        joined = f"{pending} {stripped}".strip()
-        if len(joined.split()) < min_words:
-            pending = joined
-            continue
-        claims.append(joined)
-        pending = ""
-    if pending:
-        if claims:
-            claims[-1] = f"{claims[-1]} {pending}"
         else:
-            claims.append(pending)
-    return claims, aside
+            kept.append(stripped)
+    return join_short(kept, min_words), aside

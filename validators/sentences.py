@@ -7,7 +7,7 @@ import functools
 import re
 from collections import defaultdict
 
-__all__ = ["split_claims", "split_sentences"]
+__all__ = ["join_short", "split_claims", "split_sentences"]
 
 _FALLBACK = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n\s*\n+|\n(?=\s*[-*•]\s)")
 
@@ -48,9 +48,15 @@ def split_sentences(text: str) -> list[str]:
 def split_claims(text: str, min_words: int = 3) -> list[str]:
     """Sentences of an answer as claims to check: a sentence of fewer than ``min_words`` words
     ("No.", "Yes, it does.") is joined to the next one, since alone it says nothing checkable."""
+    return join_short(split_sentences(text), min_words)
+
+
+def join_short(sentences: list[str], min_words: int = 3) -> list[str]:
+    """``sentences`` with each of fewer than ``min_words`` words joined to the next (the last
+    to the one before)."""
     claims: list[str] = []
     pending = ""
-    for sentence in split_sentences(text):
+    for sentence in sentences:
         joined = f"{pending} {sentence}".strip()
         if len(joined.split()) < min_words:
             pending = joined
