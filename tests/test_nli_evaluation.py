@@ -64,3 +64,20 @@ def test_sources_are_compared_apart_and_together():
     assert out["esnli_test 2way"]["only_a"] == 0
     assert out["wice_claim_test 2way"]["only_a"] == 10
     assert out["all 2way"]["n"] == 20 and out["all 2way"]["only_a"] == 10
+
+
+def test_selection_on_grounding_sources_is_not_won_by_calling_everything_neutral():
+    loop = pytest.importorskip("training.nli.loop")
+    # a grounding dev source: 1 supported in 5, as the document-level sets mostly are
+    gold = [ENTAIL] + [NEUTRAL] * 4
+    examples = _examples(gold, "grounding_fib")
+    lazy = evaluate.source_metrics(_probs([NEUTRAL] * 5), examples)
+    assert lazy["acc_2way"] == 0.8 and lazy["ba_2way"] == 0.5  # accuracy rewards the skew
+    right = evaluate.source_metrics(_probs(gold), examples)
+    assert right["ba_2way"] == 1.0
+    nli = {"n": 5, "acc_3way": 0.7, "acc_2way": 0.8}
+    score_lazy = loop.selection_score({"cad": nli, "grounding_fib": lazy})
+    score_right = loop.selection_score({"cad": nli, "grounding_fib": right})
+    assert score_right > score_lazy
+    # without grounding sources the score is the NLI sources' alone, as before
+    assert loop.selection_score({"cad": nli}) == pytest.approx(0.75)

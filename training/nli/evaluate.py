@@ -140,9 +140,18 @@ def source_metrics(probs: np.ndarray, examples: Sequence[Example]) -> dict[str, 
         "n": len(examples),
         "acc_3way": round(float((pred == gold).mean()), 4),
         "acc_2way": round(float(((pred == entail) == is_entail).mean()), 4),
+        "ba_2way": _round(balanced_2way(pred == entail, is_entail)),
         "auroc_entail": _round(auroc(probs[:, entail], is_entail)),
         "predicted": {name: int((pred == i).sum()) for name, i in LABEL2ID.items()},
     }
+
+
+def balanced_2way(passed: np.ndarray, positive: np.ndarray) -> float | None:
+    """Entailment against the rest, by the mean of the two classes' recalls: on a set that is
+    mostly "not entailed", a model that never says entailment scores 0.5, not the set's skew."""
+    if positive.all() or not positive.any():
+        return None
+    return float((passed[positive].mean() + (~passed[~positive]).mean()) / 2)
 
 
 def _round(value: float | None) -> float | None:
