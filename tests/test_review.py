@@ -151,3 +151,19 @@ def test_labels_wait_for_a_writer_and_a_dead_page_loses_none(db):
         server.stop()
     assert [(r[0], r[1], r[2]) for r in labels(db)] == [(first, 0, "bo"), (second, 1, "bo")]
     assert not list(db.parent.glob("s.duckdb.review-*.jsonl"))
+
+
+def test_the_chunk_that_decided_a_claim_is_marked_across_line_breaks():
+    from groundset.core.review.evidence import _marks, locate
+    from groundset.validators.chunks import document_chunks
+
+    document = "The plant opened in 1998.\n\nIt employs 300 people.\nOutput rose 4 percent."
+    (chunk,) = document_chunks(document, 64)  # one chunk: the sentences joined by spaces
+    assert chunk not in document  # the document breaks lines where the chunk has spaces
+    start, end = locate(document, chunk) or (0, 0)
+    assert document[start:end].split() == chunk.split() and start == 0
+    details = {"grounding_nli": {"claims": [{"claim": "c", "window": chunk, "score": 0.5}]}}
+    (mark,) = [m for m in _marks(document, "", details) if m["kind"] == "nli"]
+    assert (mark["start"], mark["end"]) == (0, len(document))
+    assert locate(document, "A sentence it does not hold.") is None
+    assert locate(document, " ") is None

@@ -74,15 +74,28 @@ def _marks(document: str, answer: str, details: dict[str, Any]) -> list[dict[str
     (``nli``, with the claim and its score), and the word runs the answer shares (``shared``)."""
     marks: list[dict[str, Any]] = []
     for claim in details.get("grounding_nli", {}).get("claims", []):
-        window = str(claim.get("window", ""))
-        start = document.find(window) if window else -1
-        if start >= 0:
+        found = locate(document, str(claim.get("window", "")))
+        if found is not None:
             marks.append({
-                "kind": "nli", "start": start, "end": start + len(window),
+                "kind": "nli", "start": found[0], "end": found[1],
                 "claim": claim.get("claim"), "score": claim.get("score"),
             })  # fmt: skip
     marks += [{"kind": "shared", "start": s, "end": e} for s, e in shared_spans(document, answer)]
     return marks
+
+
+def locate(document: str, window: str) -> tuple[int, int] | None:
+    """Where ``window`` is in the document, as a character range. A chunk is whole sentences
+    joined by single spaces, so where the document breaks a line or a paragraph between them
+    the text differs in whitespace only: that is matched too."""
+    if not window.strip():
+        return None
+    start = document.find(window)
+    if start >= 0:
+        return start, start + len(window)
+    pattern = r"\s+".join(re.escape(piece) for piece in window.split())
+    match = re.search(pattern, document)
+    return (match.start(), match.end()) if match else None
 
 
 def shared_spans(document: str, answer: str, words: int = SHARED_WORDS) -> list[tuple[int, int]]:
