@@ -165,5 +165,10 @@ def test_the_chunk_that_decided_a_claim_is_marked_across_line_breaks():
     details = {"grounding_nli": {"claims": [{"claim": "c", "window": chunk, "score": 0.5}]}}
     (mark,) = [m for m in _marks(document, "", details) if m["kind"] == "nli"]
     assert (mark["start"], mark["end"]) == (0, len(document))
+    # grounding_nli reads the title first: a first chunk holding it is marked from the text on
+    titled = document_chunks(f"Plant news\n\n{document}", 64)[0]
+    details = {"grounding_nli": {"claims": [{"claim": "c", "window": titled, "score": 0.5}]}}
+    (mark,) = [m for m in _marks(document, "", details, "Plant news") if m["kind"] == "nli"]
+    assert (mark["start"], mark["end"]) == (0, len(document))
     assert locate(document, "A sentence it does not hold.") is None
     assert locate(document, " ") is None

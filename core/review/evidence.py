@@ -65,16 +65,23 @@ def candidate_view(store: Store, candidate_id: str) -> dict[str, Any] | None:
         "document": document,
         "scores": scores,
         "details": details,
-        "marks": _marks(document, answer, details),
+        "marks": _marks(document, answer, details, title),
     }
 
 
-def _marks(document: str, answer: str, details: dict[str, Any]) -> list[dict[str, Any]]:
+def _marks(
+    document: str, answer: str, details: dict[str, Any], title: str | None = None
+) -> list[dict[str, Any]]:
     """Character ranges of the document to mark: the window that decided each answer claim
-    (``nli``, with the claim and its score), and the word runs the answer shares (``shared``)."""
+    (``nli``, with the claim and its score), and the word runs the answer shares (``shared``).
+    ``grounding_nli`` reads the title before the text, so a first chunk may begin with it; the
+    page shows the title apart, and marks the rest of that chunk."""
     marks: list[dict[str, Any]] = []
     for claim in details.get("grounding_nli", {}).get("claims", []):
-        found = locate(document, str(claim.get("window", "")))
+        window = str(claim.get("window", ""))
+        if title and window.startswith(f"{title} ") and not document.startswith(title):
+            window = window[len(title) + 1 :]
+        found = locate(document, window)
         if found is not None:
             marks.append({
                 "kind": "nli", "start": found[0], "end": found[1],
