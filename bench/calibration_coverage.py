@@ -198,21 +198,14 @@ def measure(db: Path, splits: int, target: float) -> dict[str, Any]:
     }
 
 
-def wilson(good: Any, passed: Any, z: float = 1.96) -> tuple[Any, Any]:
-    """The Wilson score 95 % interval of a binomial proportion: never [1, 1] on a few passes
-    that are all good (1 of 1 gives [0.21, 1])."""
-    p = good / passed
-    centre = p + z * z / (2 * passed)
-    spread = z * (p * (1 - p) / passed + z * z / (4 * passed * passed)) ** 0.5
-    return (centre - spread) / (1 + z * z / passed), (centre + spread) / (1 + z * z / passed)
-
-
 def wilson_pick(
     halves: Halves, metric: str, higher: bool, ids: Sequence[str], target: float
 ) -> tuple[float, dict[str, Any]] | None:
     """For comparison, not what calibrate does: the loosest threshold on ``ids`` whose Wilson
     lower bound of precision is at least ``target``, and its figures."""
     import numpy as np
+
+    from groundset.core.intervals import wilson
 
     values = halves.scores[metric]
     kept = [c for c in ids if c in values]

@@ -31,6 +31,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from training.grounding.select import auroc, balanced_accuracy
+from training.nli.evaluate import balanced_2way
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
@@ -76,17 +77,13 @@ def load_test(shared: Path, cap: int) -> list[Pair]:
 
 
 def parse_settings(text: str) -> dict[str, Any]:
-    """``a=1,b=false,c=min`` as validator options."""
+    """``a=1,b=false,c=min`` as validator options, each value read as ``groundset --set``
+    reads it (TOML, else a string)."""
+    from groundset.core.settings import apply_override
+
     options: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        key, _, value = item.partition("=")
-        if value.lower() in ("true", "false"):
-            options[key] = value.lower() == "true"
-        else:
-            try:
-                options[key] = int(value)
-            except ValueError:
-                options[key] = value
+        apply_override(options, item)
     return options
 
 
@@ -154,7 +151,7 @@ def paired(pairs: Sequence[Pair], a: Any, b: Any, threshold: float, resamples: i
         by_source.setdefault(pairs[i].source, []).append(k)
 
     def ba(passed: Any, y: Any) -> float:
-        return float((passed[y == 1].mean() + (~passed[y == 0]).mean()) / 2)
+        return balanced_2way(passed, y == 1) or 0.5
 
     point = ba(pa, labels) - ba(pb, labels)
     diffs = []
@@ -170,6 +167,11 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(float(x), 3)
 
 
+def _cell(value: float | None) -> str:
+    """A figure for the table; "-" where it is undefined (AUROC on rows of one label)."""
+    return "-" if value is None else f"{value:.2f}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     names = list(result["settings"])
     heads = " | ".join(f"{n}: AUROC / BA / pass" for n in names)
@@ -180,7 +182,7 @@ def markdown(result: dict[str, Any]) -> str:
             cells = []
             for n in names:
                 r = result["settings"][n]["table"][key][group]
-                cells.append(f"{r['auroc']:.2f} / {r['ba']:.2f} / {r['pass_rate']:.2f}")
+                cells.append(" / ".join(_cell(r[k]) for k in ("auroc", "ba", "pass_rate")))
             label = group if key == "source" else f"**{group}** (domain)"
             lines.append(f"| {label} | {row['rows']} ({row['supported']}) | {' | '.join(cells)} |")
     return "\n".join(lines)

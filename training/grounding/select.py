@@ -32,6 +32,9 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from training.nli.consistency import balanced_accuracy
+from training.nli.evaluate import auroc as ev_auroc
+
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "grounding"
 CACHE = REPO / "bench" / ".cache" / "grounding_select"
@@ -180,16 +183,7 @@ def row_score(row: Row, scheme: str, filtered: bool, how: str, numbers: bool = T
 
 
 def auroc(scores: Any, labels: Any) -> float | None:
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    if not len(pos) or not len(neg):
-        return None
-    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(wins / (len(pos) * len(neg)))
-
-
-def balanced_accuracy(scores: Any, labels: Any, threshold: float) -> float:
-    passed = scores >= threshold
-    return float((passed[labels == 1].mean() + (~passed[labels == 0]).mean()) / 2)
+    return ev_auroc(scores, labels == 1)
 
 
 def by_domain(rows: list[Row], scores: Any) -> dict[str, tuple[Any, Any]]:
