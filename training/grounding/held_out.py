@@ -36,6 +36,7 @@ from training.nli.evaluate import balanced_2way
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 SEED = 13
+CACHE = REPO / "bench" / ".cache" / "held_out"
 #: the settings grounding_nli shipped with before document-level checking
 SHIPPED = "windows=sentences,claims_only=false,aggregate=min,max_claims=8"
 
@@ -88,14 +89,21 @@ def parse_settings(text: str) -> dict[str, Any]:
 
 
 def score(pairs: Sequence[Pair], options: dict[str, Any], label: str) -> tuple[Any, float]:
-    """The default metric of ``grounding_nli`` for every pair, and candidates per second."""
+    """A metric of ``grounding_nli`` for every pair (``metric=NAME`` in the settings; by default
+    the one with a default threshold), and candidates per second."""
     import numpy as np
 
     from groundset.core import Candidate, Document
     from groundset.validators.grounding_nli import GroundingNliValidator
 
+    options = dict(options)
+    name = options.pop("metric", None)
     validator = GroundingNliValidator(GroundingNliValidator.Options(**options))
-    metric = next(m for m in validator.metrics if m.default_threshold is not None)
+    metric = next(
+        m
+        for m in validator.metrics
+        if m.name == name or (name is None and m.default_threshold is not None)
+    )
     values = np.empty(len(pairs))
     started, step = time.perf_counter(), 64
     for i in range(0, len(pairs), step):
@@ -111,6 +119,37 @@ def score(pairs: Sequence[Pair], options: dict[str, Any], label: str) -> tuple[A
             print(f"  {label}: {i + len(part)}/{len(pairs)}, {rate:.1f}/s", file=sys.stderr,
                   flush=True)  # fmt: skip
     return values, len(pairs) / (time.perf_counter() - started)
+
+
+def cached_score(
+    pairs: Sequence[Pair], text: str, label: str, cache: Path | None, cap: int
+) -> tuple[Any, float]:
+    """``score``, kept on disk per settings, model file and sample: comparing several models
+    against one baseline scores the baseline once. The rate is the one first measured."""
+    import hashlib
+
+    import numpy as np
+
+    options = parse_settings(text)
+    if cache is None:
+        return score(pairs, options, label)
+    from groundset.core.records import file_sha256
+    from groundset.validators.grounding_nli import GroundingNliValidator
+    from groundset.validators.nli import nli_model
+
+    model = nli_model(options.get("model", GroundingNliValidator.Options().model))
+    onnx = Path(model.name) / "model.onnx"
+    key = json.dumps([sorted(options.items()), GroundingNliValidator.version, cap, len(pairs),
+                      file_sha256(onnx) if onnx.exists() else model.name], default=str)  # fmt: skip
+    path = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+    if path.exists():
+        kept = np.load(path)
+        print(f"  {label}: cached scores {path}", file=sys.stderr)
+        return kept["values"], float(kept["rate"])
+    values, rate = score(pairs, options, label)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, values=values, rate=rate)
+    return values, rate
 
 
 def table(pairs: Sequence[Pair], values: Any, threshold: float) -> dict[str, Any]:
@@ -194,6 +233,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-source", type=int, default=1000)
     parser.add_argument("--set", default="", help="settings measured: option=value,...")
     parser.add_argument("--against", default=SHIPPED, help="settings compared with")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="threshold of --set (default: the metric's default)",
+    )
+    parser.add_argument(
+        "--against-threshold",
+        type=float,
+        default=None,
+        help="threshold of --against (default: the metric's default)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=CACHE,
+        help="scores kept per settings, model file and sample ('' for none)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
@@ -201,18 +258,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(pairs)} held-out test rows", file=sys.stderr)
     from groundset.validators.grounding_nli import GroundingNliValidator
 
-    threshold = next(m.default_threshold for m in GroundingNliValidator.metrics
-                     if m.default_threshold is not None)  # fmt: skip
-    settings = {"new": args.set, "against": args.against}
-    result: dict[str, Any] = {"per_source": args.per_source, "threshold": threshold,
+    default = next(m.default_threshold for m in GroundingNliValidator.metrics
+                   if m.default_threshold is not None)  # fmt: skip
+    settings = {
+        "new": (args.set, args.threshold),
+        "against": (args.against, args.against_threshold),
+    }
+    result: dict[str, Any] = {"per_source": args.per_source, "threshold": default,
                               "settings": {}}  # fmt: skip
-    values = {}
-    for name, text in settings.items():
-        values[name], rate = score(pairs, parse_settings(text), name)
-        result["settings"][name] = {"options": text or "(defaults)",
-                                    "candidates_per_s": round(rate, 1),
-                                    "table": table(pairs, values[name], threshold)}  # fmt: skip
-    result["paired_new_minus_against"] = paired(pairs, values["new"], values["against"], threshold)
+    values, thresholds = {}, {}
+    for name, (text, threshold) in settings.items():
+        thresholds[name] = default if threshold is None else threshold
+        cache = Path(args.cache) if args.cache else None
+        values[name], rate = cached_score(pairs, text, name, cache, args.per_source)
+        result["settings"][name] = {
+            "options": text or "(defaults)",
+            "threshold": thresholds[name],
+            "candidates_per_s": round(rate, 1),
+            "table": table(pairs, values[name], thresholds[name]),
+        }
+    result["paired_new_minus_against"] = paired(
+        pairs, values["new"] - thresholds["new"], values["against"] - thresholds["against"], 0.0
+    )
     print(markdown(result))
     print(json.dumps(result["paired_new_minus_against"]))
     if args.json:

@@ -155,6 +155,8 @@ def train_loop(
     best_state = copy.deepcopy(model.state_dict())
     use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     start = time.perf_counter()
+    if getattr(args, "init_from", None):  # a second stage keeps its start unless it improves
+        best_state = _maybe_keep(model, tokenizer, dev, args, history, best_state, start)
     model.train()
     epoch = 0
     while history.steps < total_steps:

@@ -83,6 +83,8 @@ def base_description(args: argparse.Namespace, base: Path, model: Any) -> str:
     text = f"{name}, bottom {model.config.num_hidden_layers} encoder layers"
     if args.teacher:
         text += f"; distilled from {args.teacher}"
+    if getattr(args, "init_from", None):
+        text += f"; second stage from {args.init_from}"
     return text
 
 
@@ -138,8 +140,12 @@ def write_model_card(folder: Path, metrics: dict[str, Any]) -> None:
                 f"| {fp['acc_2way']:.3f} | {m['acc_2way']:.3f} | {m['auroc_entail']} |"
             )
     table = "\n".join(rows)
-    grounding = GROUNDING_NOTE if metrics["config"].get("grounding") else ""
+    config = metrics["config"]
+    grounding = GROUNDING_NOTE if config.get("grounding") else ""
+    staged = bool(config.get("init_from"))
     text = (MODEL_CARD + grounding).format(
+        command="python -m training.nli.two_stage" if staged else "python -m training.nli.train",
+        stages=STAGES_NOTE.format(**config) if staged else "",
         table=table,
         max_length=metrics["config"]["max_length"],
         sha=metrics["model_onnx"]["sha256"],
@@ -151,6 +157,12 @@ def write_model_card(folder: Path, metrics: dict[str, Any]) -> None:
     )
     (folder / "README.md").write_text(text, encoding="utf-8")
 
+
+STAGES_NOTE = """
+Two stages: the sentence-level recipe (`python -m training.nli.train`, its defaults), then,
+from that checkpoint, {epochs:g} epoch(s) at learning rate {lr:g} on the document-level pairs
+below with a seeded {replay:.0%} of the first stage's pairs replayed.
+"""
 
 TEACHER_NOTE = """
 Distilled from a fine-tuned teacher ({teacher}): the student learned from the teacher's
@@ -185,7 +197,7 @@ GROUNDING_NOTE = """- Document-level grounding pairs (`--grounding`), converted 
 MODEL_CARD = """# groundset-nli ({base}, bottom {layers} layers, cross-encoder, int8 ONNX)
 
 A 3-way NLI classifier (premise, hypothesis) -> contradiction / entailment / neutral, made by
-`python -m training.nli.train` in the groundset repository (`training/nli/`).
+`{command}` in the groundset repository (`training/nli/`).{stages}
 Labels: id2label = {{0: contradiction, 1: entailment, 2: neutral}}; max_length {max_length}
 (pairs truncated longest-first). `model.onnx` sha256 `{sha}`.
 

@@ -150,6 +150,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=300,
         help="with --grounding: dev rows per grounding source (evaluation cost)",
     )
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from this fine-tuned classifier (a <work>/pytorch folder of an earlier run)"
+        " instead of the base: a second stage, e.g. --grounding after the NLI recipe",
+    )
+    parser.add_argument(
+        "--replay",
+        type=float,
+        default=1.0,
+        help="share of the sentence-level train pairs (NLI, synthetic) kept, seeded; the"
+        " document-level pairs of --grounding are all kept",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=2, help="torch / onnxruntime CPU threads")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
@@ -200,6 +214,19 @@ def build_train_set(
     return splits.train + extra + wice * max(wice_repeat - 1, 0) + esnli * max(esnli_repeat - 1, 0)
 
 
+def replayed(train_set: list[Example], share: float, seed: int) -> list[Example]:
+    """Every document-level pair and a seeded ``share`` of the others: a second stage keeps
+    some of what the first learned from (rehearsal) without paying for all of it again."""
+    if share >= 1.0:
+        return train_set
+    if share < 0.0:
+        raise SystemExit(f"--replay: a share between 0 and 1, got {share}")
+    document = [e for e in train_set if e.source.startswith("grounding_")]
+    sentence = [e for e in train_set if not e.source.startswith("grounding_")]
+    kept = random.Random(seed).sample(sentence, round(len(sentence) * share))
+    return kept + document
+
+
 def prepare_data(args: argparse.Namespace, tokenizer: Any) -> tuple[Splits, list[Example]]:
     """The splits and the synthetic examples (capped by ``--limit`` for smoke tests)."""
     count = token_counter(tokenizer)
@@ -241,8 +268,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = pick_device(args.device)
     base = args.base or base_model_path()
     model, tokenizer = load_base(base, device, args.layers)
+    if args.init_from:
+        model = load_checkpoint(args.init_from, device)
+        log(f"starting from {args.init_from}")
     splits, extra = prepare_data(args, tokenizer)
     train_set = build_train_set(splits, extra, args.wice_repeat, args.esnli_repeat)
+    train_set = replayed(train_set, args.replay, args.seed)
     log(
         f"train {count_by_source(train_set)} dev {count_by_source(splits.dev)} "
         f"held-out {count_by_source(splits.held_out)} device {device}"
