@@ -102,12 +102,23 @@ def windows(document: str, scheme: str) -> tuple[str, ...]:
     return document_chunks(document, int(scheme.removeprefix("chunks")), 1)
 
 
+def cache_name(model: str) -> str:
+    """The packaged model by name; a model folder by its file's digest, so two folders with the
+    same name (``/tmp/a/model``, ``/tmp/b/model``) never share scores."""
+    onnx = Path(model) / "model.onnx"
+    if not onnx.exists():
+        return Path(model).name
+    from groundset.core.records import file_sha256
+
+    return f"{Path(model).name}-{file_sha256(onnx)[:16]}"
+
+
 class PairCache:
     """(premise, hypothesis) -> (P(e), P(c)), scored once by the model and kept on disk."""
 
     def __init__(self, folder: Path, model: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{Path(model).name}.pkl"
+        self.path = folder / f"{cache_name(model)}.pkl"
         self.model_name = model
         self.known: dict[tuple[str, str], tuple[float, float]] = {}
         if self.path.exists():
