@@ -8,8 +8,9 @@ machine's CPU cores, for each model (and settings) given, in a table and a plot.
         [--svg bench/grounding_capacity.svg]
 
 Each ``--row`` is ``NAME=OPTIONS``, the options of ``grounding_nli`` as ``--set`` reads them
-(``model=FOLDER`` for another model), and ``threshold=X`` for a model whose default threshold
-differs from the validator's (chosen on dev splits, never here). For each row:
+(``model=FOLDER`` for another model, ``metric=NAME`` to read another metric), and
+``threshold=X`` for a model whose default threshold differs from the validator's (chosen on dev
+splits, never here). For each row:
 
 - **quality**, on every held-out test split, old and new (``training.grounding.held_out``'s rows
   and its score cache: a seeded sample of ``--per-source`` rows each): balanced accuracy at the
@@ -197,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         name, _, text = spec.partition("=")
         options = held_out.parse_settings(text)
         threshold = float(options.pop("threshold", default))
+        options.pop("metric", None)  # what quality reads; the speed is the same
         text = ",".join(part for part in text.split(",") if not part.startswith("threshold="))
         row = {"name": name, "options": text or "(defaults)", "threshold": threshold,
                "quality": quality(pairs, text, threshold, name, args.per_source),
