@@ -108,10 +108,7 @@ def quality(
 
 
 def model_megabytes(options: dict[str, Any]) -> float:
-    from groundset.validators.nli import nli_model
-
-    folder = Path(options["model"]) if "model" in options else Path(nli_model().name)
-    return round((folder / "model.onnx").stat().st_size / 1e6, 1)
+    return round((held_out.model_folder(options) / "model.onnx").stat().st_size / 1e6, 1)
 
 
 def redraw(json_path: Path, svg_path: Path) -> None:
@@ -189,10 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = held_out.load_test(args.shared, args.per_source)
     short = grounding_eval_candidates(256)
     long = long_candidates(args.shared, 64)
-    from groundset.validators.grounding_nli import GroundingNliValidator
-
-    default = next(m.default_threshold for m in GroundingNliValidator.metrics
-                   if m.default_threshold is not None)  # fmt: skip
+    default = held_out.default_threshold()
     rows = []
     for spec in args.row:
         name, _, text = spec.partition("=")

@@ -121,6 +121,23 @@ def score(pairs: Sequence[Pair], options: dict[str, Any], label: str) -> tuple[A
     return values, len(pairs) / (time.perf_counter() - started)
 
 
+def model_folder(options: dict[str, Any]) -> Path:
+    """The folder of the NLI model the options name (the packaged one by default), without
+    loading it."""
+    from groundset.validators.nli import DEFAULT_NLI_MODEL, default_nli_path
+
+    model = options.get("model", DEFAULT_NLI_MODEL)
+    return default_nli_path() if model == DEFAULT_NLI_MODEL else Path(model)
+
+
+def default_threshold() -> float:
+    """The threshold of the metric ``grounding_nli`` gates on by default."""
+    from groundset.validators.grounding_nli import GroundingNliValidator
+
+    return next(m.default_threshold for m in GroundingNliValidator.metrics
+                if m.default_threshold is not None)  # fmt: skip
+
+
 def cached_score(
     pairs: Sequence[Pair], text: str, label: str, cache: Path | None, cap: int
 ) -> tuple[Any, float]:
@@ -135,12 +152,11 @@ def cached_score(
         return score(pairs, options, label)
     from groundset.core.records import file_sha256
     from groundset.validators.grounding_nli import GroundingNliValidator
-    from groundset.validators.nli import nli_model
 
-    model = nli_model(options.get("model", GroundingNliValidator.Options().model))
-    onnx = Path(model.name) / "model.onnx"
+    onnx = model_folder(options) / "model.onnx"
     key = json.dumps([sorted(options.items()), GroundingNliValidator.version, cap, len(pairs),
-                      file_sha256(onnx) if onnx.exists() else model.name], default=str)  # fmt: skip
+                      file_sha256(onnx) if onnx.exists() else options.get("model")],
+                     default=str)  # fmt: skip
     path = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
     if path.exists():
         kept = np.load(path)
@@ -256,10 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pairs = load_test(args.shared, args.per_source)
     print(f"{len(pairs)} held-out test rows", file=sys.stderr)
-    from groundset.validators.grounding_nli import GroundingNliValidator
-
-    default = next(m.default_threshold for m in GroundingNliValidator.metrics
-                   if m.default_threshold is not None)  # fmt: skip
+    default = default_threshold()
     settings = {
         "new": (args.set, args.threshold),
         "against": (args.against, args.against_threshold),

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from training.nli import train
+from training.nli.model import checkpoint_dir
 
 # Chosen on the dev splits (the training README gives the comparison).
 STAGE2 = (
@@ -60,12 +61,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         common += ["--data", args.data]
     if args.limit:
         common += ["--limit", str(args.limit), "--synthetic", "100"]
-    checkpoint = stage1_out(args.out).with_name(stage1_out(args.out).name + "-work") / "pytorch"
+    stage1 = train.parse_args(stage1_args(args.out, common))
+    checkpoint = checkpoint_dir(stage1)
     if (checkpoint / "training.json").exists() and not _partial(checkpoint):
         train.log(f"stage 1: reusing {checkpoint}")
     else:
         train.log("stage 1: the sentence-level recipe")
-        train.run(train.parse_args(stage1_args(args.out, common)))
+        train.run(stage1)
     train.log("stage 2: document-level claims")
     train.main(["--out", str(args.out), "--init-from", str(checkpoint), *common, *STAGE2,
                 *args.stage2])  # fmt: skip
