@@ -186,12 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = held_out.load_test(args.shared, args.per_source)
     short = grounding_eval_candidates(256)
     long = long_candidates(args.shared, 64)
-    default = held_out.default_threshold()
     rows = []
     for spec in args.row:
         name, _, text = spec.partition("=")
         options = held_out.parse_settings(text)
-        threshold = float(options.pop("threshold", default))
+        given = options.pop("threshold", None)
+        threshold = held_out.default_threshold(options) if given is None else float(given)
         options.pop("metric", None)  # what quality reads; the speed is the same
         text = ",".join(part for part in text.split(",") if not part.startswith("threshold="))
         row = {"name": name, "options": text or "(defaults)", "threshold": threshold,

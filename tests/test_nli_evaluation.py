@@ -81,3 +81,19 @@ def test_selection_on_grounding_sources_is_not_won_by_calling_everything_neutral
     assert score_right > score_lazy
     # without grounding sources the score is the NLI sources' alone, as before
     assert loop.selection_score({"cad": nli}) == pytest.approx(0.75)
+
+
+def test_grounding_comparison_pools_the_new_splits_and_reports_every_source():
+    held_out = pytest.importorskip("training.grounding.held_out")
+    pairs = [held_out.Pair("frank", "news", "d", "a", i % 2) for i in range(40)]
+    pairs += [held_out.Pair("esnli", "nli", "d", "a", i % 2) for i in range(40)]
+    labels = np.array([p.label for p in pairs], dtype=float)
+    right = labels - 0.5  # passes exactly the supported rows
+    wrong_on_frank = right.copy()
+    wrong_on_frank[:20] = 0.5  # passes every one of frank's first 20 rows
+    out = held_out.paired(pairs, right, wrong_on_frank, 0.0, resamples=200)
+    assert out["rows"] == 40  # e-SNLI is an old split: not pooled
+    assert out["difference"] == pytest.approx(0.25)  # frank: 10 of 20 unsupported rows pass
+    assert 0 < out["low"] <= out["difference"] <= out["high"]
+    assert out["sources"]["esnli"]["difference"] == 0.0
+    assert out["sources"]["frank"]["difference"] == pytest.approx(0.25)

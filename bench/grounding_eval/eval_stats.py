@@ -173,7 +173,8 @@ def evaluate_metric(
 
 def evaluate_run(validator_id: str, run: ValidatorRun, items: Sequence[Item]) -> list[MetricResult]:
     declared = {metric.name for metric in run.validator.metrics}
-    undeclared = sorted({name for result in run.scores for name in result} - declared)
+    # "details" is the evidence a validator records beside its metrics, not a metric
+    undeclared = sorted({name for result in run.scores for name in result} - declared - {"details"})
     if undeclared:
         print(f"warning: {validator_id} returned undeclared {undeclared}", file=sys.stderr)
     results = []

@@ -128,14 +128,18 @@ def windows(document: str, scheme: str) -> tuple[str, ...]:
 
 
 def cache_name(model: str) -> str:
-    """The packaged model by name; a model folder by its file's digest, so two folders with the
-    same name (``/tmp/a/model``, ``/tmp/b/model``) never share scores."""
-    onnx = Path(model) / "model.onnx"
+    """A model by its file's digest, so two folders with the same name (``/tmp/a/model``,
+    ``/tmp/b/model``), or the packaged model before and after it is replaced, never share
+    scores; a hub id by name."""
+    from groundset.validators.nli import DEFAULT_NLI_MODEL, default_nli_path
+
+    folder = default_nli_path() if model == DEFAULT_NLI_MODEL else Path(model)
+    onnx = folder / "model.onnx"
     if not onnx.exists():
         return Path(model).name
     from groundset.core.records import file_sha256
 
-    return f"{Path(model).name}-{file_sha256(onnx)[:16]}"
+    return f"{folder.name}-{file_sha256(onnx)[:16]}"
 
 
 class PairCache:

@@ -275,7 +275,9 @@ def validator_check(
         model=model, windows="sentences", claims_only=False, aggregate="min", max_claims=8
     )
     validator = GroundingNliValidator(options)
-    metric = next(m for m in validator.metrics if m.default_threshold is not None)
+    # the gate this set chose: P(e) - P(c) at 0 (the gate is now chosen on document-level dev)
+    metric = next(m for m in validator.metrics if m.name == "score")
+    threshold = 0.0
     candidates = [
         Candidate(i.id, "consistency", i.id, Document(text=i.document), {"answer": i.text}, i.text)
         for i in items
@@ -291,10 +293,10 @@ def validator_check(
         raise SystemExit(f"grounding_nli differs from {variant} by {difference:.3f}")
     return {
         "metric": f"grounding_nli.{metric.name}",
-        "threshold": metric.default_threshold,
+        "threshold": threshold,
         "variant": variant,
         "max_difference_from_variant": difference,
-        **at_threshold(items, values, metric.default_threshold),
+        **at_threshold(items, values, threshold),
     }
 
 
@@ -383,8 +385,8 @@ def _copied_pairs(
 
 
 def near_number_check(items: Sequence[Item], model: str) -> dict[str, Any]:
-    """``grounding_nli`` at its default threshold on copied sentences against the same with a
-    number moved nearby, with and without its number check."""
+    """``grounding_nli`` with its defaults, at its default gate, on copied sentences against the
+    same with a number moved nearby, with and without its number check."""
     from groundset.core import Candidate, Document
     from groundset.validators.grounding_nli import GroundingNliOptions, GroundingNliValidator
 
@@ -392,11 +394,16 @@ def near_number_check(items: Sequence[Item], model: str) -> dict[str, Any]:
         Candidate(i.id, "consistency", i.id, Document(text=i.document), {"answer": i.text}, i.text)
         for i in items
     ]
-    out: dict[str, Any] = {"items": counts(items)}
+    gate = next(m for m in GroundingNliValidator.metrics if m.default_threshold is not None)
+    threshold = float(gate.default_threshold or 0.0)
+    out: dict[str, Any] = {"items": counts(items), "metric": f"grounding_nli.{gate.name}",
+                           "threshold": threshold}  # fmt: skip
     for check in (True, False):
         validator = GroundingNliValidator(GroundingNliOptions(model=model, check_numbers=check))
-        values = np.array([r["score"] for r in validator.score(candidates)])
-        out["with_number_check" if check else "model_alone"] = at_threshold(items, values, 0.0)
+        values = np.array([r[gate.name] for r in validator.score(candidates)])
+        out["with_number_check" if check else "model_alone"] = at_threshold(
+            items, values, threshold
+        )
     return out
 
 

@@ -9,7 +9,16 @@ Usage::
     python -m training.nli.evaluate /tmp/nli-model [--threads 2] [--json metrics.json]
     python -m training.nli.evaluate /tmp/nli-model --against validators/data/nli
 
-Needs onnxruntime, tokenizers and numpy only (no torch). The WiCE premises are built exactly as
+With ``--against``, both models also go through ``grounding_nli`` on the document-level test
+splits of ``../shared/data/grounding`` (and the sentence-level ones as grounding pairs), each
+with its own gate: this model with the validator's defaults (``--grounding``,
+``--grounding-threshold``), the other with the gate groundset shipped with its previous model
+(``--against-grounding``, ``--against-grounding-threshold``). The paired difference in
+balanced accuracy at those thresholds, pooled over the new splits and per source, is the
+evidence a replacement must hold (``training.grounding.held_out``).
+
+Needs onnxruntime, tokenizers and numpy only for the pairs (no torch); the grounding
+comparison runs groundset's validator. The WiCE premises are built exactly as
 in training (``data.select_evidence`` with the model's own tokenizer and ``max_length``).
 """
 
@@ -19,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +43,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 #: Maps a list of (premise, hypothesis) pairs to an (n, 3) array of probabilities in the model's
 #: own label order.
+#: How groundset gated its previous model (sha256 3a2e0748...): P(e) - P(c) of the least
+#: supported claim, at 0.
+PREVIOUS_GROUNDING = "aggregate=min,metric=score"
 Predictor = Callable[[list[tuple[str, str]]], np.ndarray]
 
 
@@ -305,6 +318,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="another model folder (the shipped one, say): compare the two pair by pair",
     )
+    parser.add_argument(
+        "--grounding",
+        default="",
+        help="with --against: grounding_nli settings this model is judged with on the "
+        "document-level test splits (default: the validator's defaults)",
+    )
+    parser.add_argument("--grounding-threshold", type=float, default=None)
+    parser.add_argument(
+        "--against-grounding",
+        default=PREVIOUS_GROUNDING,
+        help="the settings the --against model is judged with (default: the gate groundset "
+        f"shipped with its previous model, {PREVIOUS_GROUNDING!r})",
+    )
+    parser.add_argument("--against-grounding-threshold", type=float, default=0.0)
+    parser.add_argument(
+        "--grounding-per-source", type=int, default=1000, help="0: skip the grounding splits"
+    )
     args = parser.parse_args(argv)
     if args.against:  # before the first model's minutes of work
         needed = ("model.onnx", "config.json", "tokenizer.json")
@@ -319,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     result: dict[str, Any] = {"held_out": metrics_by_source(probs, examples)}
     if args.against:
         result["against"] = compare_with(args.against, probs, examples, args)
+        result["grounding"] = compare_grounding(args)
     result["sanity"] = sanity_check(model.predict, model.id2label)
     if not args.no_speed:
         result["speed"] = speed_report(model.predict, examples, args.batch_size)
@@ -349,6 +380,33 @@ def compare_with(
         "b": str(folder),
         "paired": paired_comparison(probs, other_probs, examples),
     }
+
+
+def compare_grounding(args: argparse.Namespace) -> dict[str, Any] | str:
+    """The two models through ``grounding_nli`` on the document-level test splits, each with
+    its own settings and threshold: the paired difference in balanced accuracy, pooled over
+    the new splits and per source (``training.grounding.held_out``)."""
+    from training.grounding import held_out
+
+    shared = args.data.parent if args.data else held_out.SHARED
+    if not args.grounding_per_source:
+        return "skipped (--grounding-per-source 0)"
+    if not (shared / "grounding").is_dir():
+        return f"skipped (no {shared / 'grounding'})"
+    pairs = held_out.load_test(shared, args.grounding_per_source)
+    settings = {
+        "new": (_with_model(args.model_dir, args.grounding), args.grounding_threshold),
+        "against": (_with_model(args.against, args.against_grounding),
+                    args.against_grounding_threshold),
+    }  # fmt: skip
+    found = held_out.compare(pairs, settings, held_out.CACHE, args.grounding_per_source)
+    print(held_out.markdown(found), file=sys.stderr)
+    print(held_out.paired_markdown(found["paired_new_minus_against"]), file=sys.stderr)
+    return found
+
+
+def _with_model(folder: Path, settings: str) -> str:
+    return ",".join(filter(None, [f"model={folder.resolve()}", settings]))
 
 
 if __name__ == "__main__":
