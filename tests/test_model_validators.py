@@ -104,12 +104,14 @@ def test_nli_aggregation_takes_each_claims_best_window_and_combines_the_claims()
     assert least["contradiction"] == pytest.approx(0.1)  # at each claim's best window
     assert least["numbers_found"] == 1.0 and least["unchecked"] == 0.0
     assert _aggregate(grid, entry, "mean")["score"] == pytest.approx((0.85 + 0.2) / 2)
-    assert _aggregate(grid, entry)["score"] == least["score"]  # the default: min
     both = _aggregate(grid, entry, "min+mean")  # the least supported claim and the mean
     assert both["score"] == pytest.approx((0.2 + (0.85 + 0.2) / 2) / 2)
-    # the evidence a reviewer sees: the window that decided each claim, and the claim's score
+    assert both["entailment"] == pytest.approx((0.4 + (0.9 + 0.4) / 2) / 2)
+    # the evidence a reviewer sees: the window that decided each claim's entailment (the
+    # default gate: claim 2's is W2, though P(e) - P(c) is highest at W1), and its scores
     evidence = both["details"]["claims"]
-    assert [(e["claim"], e["window"]) for e in evidence] == [("A.", "W1."), ("B.", "W1.")]
+    assert [(e["claim"], e["window"]) for e in evidence] == [("A.", "W1."), ("B.", "W2.")]
+    assert [e["entailment"] for e in evidence] == pytest.approx([0.9, 0.4])
     assert [e["score"] for e in evidence] == pytest.approx([0.85, 0.2])
 
 

@@ -71,7 +71,7 @@ def test_changed_numbers_lower_entailment_even_when_they_pass():
 
 def test_the_number_check_rejects_a_year_the_document_does_not_state():
     nearby = score("The museum opened in 1995.", check_numbers=True)
-    assert nearby[DEFAULT.name] == -1.0 and nearby["entailment"] == 0.0
+    assert nearby["entailment"] == 0.0 and nearby["score"] == -1.0
     assert nearby["numbers_found"] == 0.0
     assert nearby["details"]["numbers_not_found"] == ["1995"]
     copied = score("The museum opened in 1994.", check_numbers=True)
@@ -82,7 +82,7 @@ def test_the_number_check_rejects_a_year_the_document_does_not_state():
 
 def test_the_number_check_rejects_a_month_the_document_does_not_name():
     moved = score("The west wing closes for repairs in April.", check_numbers=True)
-    assert moved[DEFAULT.name] == -1.0
+    assert moved["entailment"] == 0.0 and moved["score"] == -1.0
     assert moved["details"]["numbers_not_found"] == ["April"]
     named = score("The west wing closes for repairs in March.", check_numbers=True)
     assert named["numbers_found"] == 1.0 and "numbers_not_found" not in named["details"]
@@ -102,19 +102,22 @@ def score_with(answer: str, **options: object) -> dict[str, float]:
     return GroundingNliValidator(found).score([candidate])[0]
 
 
-def test_one_unsupported_sentence_sinks_the_answer():
+def test_one_unsupported_sentence_in_a_short_answer_sinks_it():
     grounded = score("The museum opened in 1994. Entry is free on the first Sunday.")
     padded = score("The museum opened in 1994. It was designed by Frank Gehry.")
     contradicted = score("The museum opened in 1994. Entry is never free.")
     assert padded[DEFAULT.name] < THRESHOLD <= grounded[DEFAULT.name]
-    assert contradicted[DEFAULT.name] < padded[DEFAULT.name]
-    assert padded[DEFAULT.name] == pytest.approx(
-        min(c["score"] for c in padded["details"]["claims"]), abs=1e-4
-    )
-    # averaged with the mean over claims, the unsupported sentence only pulls the answer down
-    both = score_with("The museum opened in 1994. It was designed by Frank Gehry.",
-                      aggregate="min+mean")  # fmt: skip
-    assert padded[DEFAULT.name] < both[DEFAULT.name] < grounded[DEFAULT.name]
+    assert contradicted[DEFAULT.name] < THRESHOLD
+    # a contradiction is told from a claim the document does not mention
+    assert contradicted["contradiction"] > 0.5 > padded["contradiction"]
+    # the default combines the least supported claim with the mean over claims
+    claims = [c["entailment"] for c in padded["details"]["claims"]]
+    least, mean = min(claims), sum(claims) / len(claims)
+    assert padded[DEFAULT.name] == pytest.approx((least + mean) / 2, abs=1e-4)
+    alone = score_with("The museum opened in 1994. It was designed by Frank Gehry.",
+                       aggregate="min")  # fmt: skip
+    assert alone[DEFAULT.name] == pytest.approx(least, abs=1e-4)
+    assert alone[DEFAULT.name] < padded[DEFAULT.name]
 
 
 def test_commentary_around_a_claim_changes_nothing():
@@ -131,7 +134,8 @@ def test_commentary_around_a_claim_changes_nothing():
 
 def test_an_abstention_alone_is_not_grounded():
     result = score("I could not find the opening year in the passages.")
-    assert result[DEFAULT.name] == -1.0 and result["details"]["no_claims"] is True
+    assert result["entailment"] == 0.0 and result["score"] == -1.0
+    assert result[DEFAULT.name] < THRESHOLD and result["details"]["no_claims"] is True
     assert result["details"]["set_aside"][0]["why"] == "abstention"
 
 

@@ -73,7 +73,8 @@ def _marks(
     document: str, answer: str, details: dict[str, Any], title: str | None = None
 ) -> list[dict[str, Any]]:
     """Character ranges of the document to mark: the window that decided each answer claim
-    (``nli``, with the claim and its score), and the word runs the answer shares (``shared``).
+    (``nli``, with the claim, its entailment and its score), and the word runs the answer
+    shares (``shared``).
     ``grounding_nli`` reads the title before the text, so a first chunk may begin with it; the
     page shows the title apart, and marks the rest of that chunk."""
     marks: list[dict[str, Any]] = []
@@ -86,6 +87,7 @@ def _marks(
             marks.append({
                 "kind": "nli", "start": found[0], "end": found[1],
                 "claim": claim.get("claim"), "score": claim.get("score"),
+                "entailment": claim.get("entailment"),
             })  # fmt: skip
     marks += [{"kind": "shared", "start": s, "end": e} for s, e in shared_spans(document, answer)]
     return marks

@@ -88,6 +88,11 @@ async function api(path, body) {
 }
 
 function fmt(x) { return x === null || x === undefined ? "n/a" : Number(x).toFixed(3); }
+// a claim's entailment (the default gate) where recorded, else its P(e) - P(c)
+function claimValue(m) {
+  return m.entailment === null || m.entailment === undefined
+    ? "score " + fmt(m.score) : "P(e) " + fmt(m.entailment);
+}
 
 function renderDocument(text, marks) {
   const box = document.getElementById("document");
@@ -102,7 +107,7 @@ function renderDocument(text, marks) {
     if (!over.length) { box.append(document.createTextNode(piece)); continue; }
     const kinds = [...new Set(over.map(m => m.kind))].sort();
     const mark = el("mark", {class: kinds.join(" ")}, piece);
-    const claims = over.filter(m => m.kind === "nli").map(m => `${m.claim} (${fmt(m.score)})`);
+    const claims = over.filter(m => m.kind === "nli").map(m => `${m.claim} (${claimValue(m)})`);
     if (claims.length) mark.title = "decides: " + claims.join("; ");
     box.append(mark);
   }
@@ -151,7 +156,7 @@ function render(data) {
     scores.append(row);
   }
   for (const m of current.marks.filter(m => m.kind === "nli")) {
-    claims.append(el("li", {}, `${m.claim} — ${fmt(m.score)}`));
+    claims.append(el("li", {}, `${m.claim} — ${claimValue(m)}`));
   }
   const sampling = current.sampling;
   document.getElementById("sampling").textContent =
