@@ -38,6 +38,17 @@ def create_plugin(
         raise ConfigError(message if not where or where in message else prefix + message) from None
 
 
-def create_backend(backend_id: str, options: dict[str, Any] | None = None) -> Backend:
-    """A registered backend, for plugins that need to generate text themselves."""
-    return create_plugin("backend", backend_id, options)
+def create_backend(
+    backend_id: str, options: dict[str, Any] | None = None, *, cache: bool | str = False
+) -> Backend:
+    """A registered backend, for plugins that need to generate text themselves. With ``cache``
+    (``True`` for the default file, or a path), its replies are kept in the response cache and
+    the same call with the same model and settings is answered from there
+    (:mod:`groundset.core.response_cache`)."""
+    backend: Backend = create_plugin("backend", backend_id, options)
+    if not cache:
+        return backend
+    from groundset.core.response_cache import CachedBackend, ResponseCache
+
+    path = None if cache is True else str(cache)
+    return CachedBackend(backend, options or {}, ResponseCache(path))

@@ -28,6 +28,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
+def isolated_response_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory):
+    """Each test's LLM validators keep their replies in a cache of their own, never in the
+    user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("response-cache")
+    monkeypatch.setenv("GROUNDSET_RESPONSE_CACHE", str(folder / "responses.duckdb"))
+
+
+@pytest.fixture(autouse=True)
 def isolated_plugins(monkeypatch: pytest.MonkeyPatch):
     """Block installed third-party plugins and start from a fresh plugin manager."""
     monkeypatch.setenv("GROUNDSET_LOAD_PLUGINS", "")

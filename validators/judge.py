@@ -66,7 +66,9 @@ def parse_judgement(text: str) -> dict[str, float]:
 @dataclass(frozen=True)
 class JudgeOptions:
     """``backend`` and ``backend_options``: the judging model; ``rubric``: a prompt with
-    ``{document}``, ``{question}`` and ``{answer}`` (default: :data:`RUBRIC`)."""
+    ``{document}``, ``{question}`` and ``{answer}`` (default: :data:`RUBRIC`); ``cache``: keep
+    every reply in the response cache (``cache_path``, or the default file), so scoring the same
+    candidates again with the same judge makes no call."""
 
     backend: str = "huggingface"
     backend_options: dict[str, Any] = field(default_factory=dict)
@@ -77,6 +79,8 @@ class JudgeOptions:
     max_new_tokens: int = 24
     temperature: float = 0.0
     seed: int = 0
+    cache: bool = True
+    cache_path: str = ""
 
 
 class JudgeValidator(Validator):
@@ -108,7 +112,10 @@ class JudgeValidator(Validator):
 
     def score(self, candidates: Sequence[Candidate]) -> list[dict[str, float]]:
         if self._backend is None:
-            self._backend = create_backend(self.options.backend, self.options.backend_options)
+            cache = (self.options.cache_path or True) if self.options.cache else False
+            self._backend = create_backend(
+                self.options.backend, self.options.backend_options, cache=cache
+            )
         params = GenerationParams(
             temperature=self.options.temperature,
             max_new_tokens=self.options.max_new_tokens,

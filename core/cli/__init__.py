@@ -1,8 +1,8 @@
 """The ``groundset`` command: a click group whose commands live in one module per group in this
 package (``run``, ``data``, ``analysis``, ``report``, ``plugins``, ``validate``, ``score``,
-``labels``, ``calibrate``, ``review``; shared flags in ``common``). Commands only parse flags and
-print: the work is in ``groundset.core``. User mistakes (any GroundsetError) become one line on
-stderr and exit code 2, never a traceback."""
+``labels``, ``calibrate``, ``review``, ``cache``; shared flags in ``common``). Commands only
+parse flags and print: the work is in ``groundset.core``. User mistakes (any GroundsetError)
+become one line on stderr and exit code 2, never a traceback."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ def cli() -> None:
 def _add_commands() -> None:
     from groundset.core.cli import (
         analysis,
+        cache,
         calibrate,
         data,
         labels,
@@ -70,7 +71,7 @@ def _add_commands() -> None:
         run.run, data.runs, data.sql, data.check, data.export, analysis.accept,
         analysis.sweep_command, analysis.compare, report.report, plugins.plugins,
         plugins.plugin_group, validate.validate, score.score, labels.labels_group,
-        calibrate.calibrate_command, review.review_command,
+        calibrate.calibrate_command, review.review_command, cache.cache_group,
     ):  # fmt: skip
         cli.add_command(command)
 
