@@ -130,6 +130,9 @@ class Validator(_Plugin):
     #: It sees a run's candidates once each, in generation order: batches in order, each sorted
     #: by candidate id; a resumed run first :meth:`replay`-s what is already recorded.
     stateful: ClassVar[bool] = False
+    #: options that change how scores are obtained, not what they are (a cache, a device):
+    #: left out of the version recorded beside the scores
+    operational_options: ClassVar[tuple[str, ...]] = ()
 
     def score(self, candidates: Sequence[Candidate]) -> list[dict[str, Any]]:
         """One dict per candidate: a float per declared metric, and optionally ``"details"``,

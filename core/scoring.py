@@ -20,12 +20,16 @@ __all__ = ["BatchScores", "declarations", "score_candidates", "version_tag"]
 
 def version_tag(validator: Validator) -> str:
     """The validator's declared version plus a hash of its options: scores made with other
-    options are a different version, so re-scoring keeps both and SQL can compare them."""
+    options are a different version, so re-scoring keeps both and SQL can compare them.
+    ``operational_options`` (a cache) do not change scores and are left out."""
     options: object
     try:
         options = dataclasses.asdict(validator.options)
     except TypeError:
         options = repr(validator.options)
+    else:
+        for name in validator.operational_options:
+            options.pop(name, None)
     return f"{validator.version}:{content_hash(options)[:8]}"
 
 

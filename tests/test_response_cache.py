@@ -142,3 +142,12 @@ def test_a_cache_held_by_another_process_answers_without_it(tmp_path, mock_backe
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_cache_settings_leave_the_recorded_version_alone(tmp_path):
+    from groundset.core.scoring import version_tag
+
+    cached = JudgeValidator(JudgeValidator.Options(cache_path=str(tmp_path / "a.duckdb")))
+    uncached = JudgeValidator(JudgeValidator.Options(cache=False))
+    rubric = JudgeValidator(JudgeValidator.Options(rubric="Grade {document} {question} {answer}"))
+    assert version_tag(cached) == version_tag(uncached) != version_tag(rubric)

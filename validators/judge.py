@@ -91,6 +91,7 @@ class JudgeValidator(Validator):
     version = "1"
     description = "A language model rates groundedness and relevance (any backend)"
     Options = JudgeOptions
+    operational_options = ("cache", "cache_path")
     metrics = (
         Metric("groundedness", "Judge's groundedness rating, 1-5 mapped to 0-1.",
                default_threshold=0.75),
