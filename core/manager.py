@@ -52,6 +52,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "groundset.validators.format",
     "groundset.validators.dedup",
     "groundset.validators.grounding_embedding",
+    "groundset.validators.grounding_judge",
     "groundset.validators.grounding_nli",
     "groundset.validators.judge",
     "groundset.validators.overlap",
