@@ -51,11 +51,26 @@ VALIDATORS = "overlap,grounding_nli"
 EXPECTED = {"two_sided": 0.95, "one_sided": 0.975}
 
 
+def scorers_digest(validators: str) -> str:
+    """What the cached scores depend on besides the set: each validator's version and the
+    packaged NLI model's file, so a new model or validator version is scored afresh rather
+    than read from a store its predecessor filled."""
+    from groundset.core.manager import get_plugins
+    from groundset.core.records import content_hash, file_sha256
+    from groundset.validators.nli import default_nli_path
+
+    registry = get_plugins().registry
+    versions = [(v, registry.get("validator", v).cls.version) for v in validators.split(",")]
+    model = default_nli_path() / "model.onnx"
+    return content_hash(versions, file_sha256(model) if model.exists() else None)[:10]
+
+
 def scored_store(name: str, data: Path, validators: str) -> tuple[Path, float | None]:
     """The set scored by ``groundset score`` into a cached store, and the seconds scoring took
     (kept beside the store, so a cached run still reports them)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    db = CACHE / f"{name.replace('/', '-')}-{validators.replace(',', '+')}.duckdb"
+    stem = f"{name.replace('/', '-')}-{validators.replace(',', '+')}-{scorers_digest(validators)}"
+    db = CACHE / f"{stem}.duckdb"
     took = db.with_suffix(".seconds")
     if db.exists():
         return db, float(took.read_text()) if took.exists() else None
