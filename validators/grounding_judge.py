@@ -34,16 +34,15 @@ from groundset.core import (
     Backend,
     Candidate,
     ConfigError,
-    GenerationParams,
     Metric,
     Prompt,
     Register,
     Validator,
-    create_backend,
     hookimpl,
 )
 from groundset.validators.chunks import document_chunks
 from groundset.validators.claims import answer_claims
+from groundset.validators.llm_calls import judge_backend, judge_params
 
 __all__ = [
     "MINICHECK_SYSTEM",
@@ -147,16 +146,8 @@ class GroundingJudgeValidator(Validator):
     def _generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[str | None]:
         """Each prompt's reply, or None where the backend failed it."""
         if self._backend is None:
-            cache = (self.options.cache_path or True) if self.options.cache else False
-            self._backend = create_backend(
-                self.options.backend, self.options.backend_options, cache=cache
-            )
-        params = GenerationParams(
-            temperature=self.options.temperature,
-            max_new_tokens=max_new_tokens,
-            do_sample=self.options.temperature > 0,
-            seed=self.options.seed,
-        )
+            self._backend = judge_backend(self.options)
+        params = judge_params(self.options, max_new_tokens)
         replies = self._backend.generate(list(prompts), params) if prompts else []
         return [None if r.error else r.text for r in replies]
 

@@ -16,14 +16,13 @@ from typing import Any
 from groundset.core import (
     Backend,
     Candidate,
-    GenerationParams,
     Metric,
     Prompt,
     Register,
     Validator,
-    create_backend,
     hookimpl,
 )
+from groundset.validators.llm_calls import judge_backend, judge_params
 
 __all__ = ["RUBRIC", "JudgeValidator", "parse_judgement", "register_validators"]
 
@@ -113,16 +112,8 @@ class JudgeValidator(Validator):
 
     def score(self, candidates: Sequence[Candidate]) -> list[dict[str, float]]:
         if self._backend is None:
-            cache = (self.options.cache_path or True) if self.options.cache else False
-            self._backend = create_backend(
-                self.options.backend, self.options.backend_options, cache=cache
-            )
-        params = GenerationParams(
-            temperature=self.options.temperature,
-            max_new_tokens=self.options.max_new_tokens,
-            do_sample=self.options.temperature > 0,
-            seed=self.options.seed,
-        )
+            self._backend = judge_backend(self.options)
+        params = judge_params(self.options, self.options.max_new_tokens)
         replies = self._backend.generate([self._prompt(c) for c in candidates], params)
         return [parse_judgement("" if r.error else r.text) for r in replies]
 
