@@ -145,3 +145,49 @@ def test_replies_are_read_strictly():
 def test_an_unknown_method_is_a_one_line_error():
     with pytest.raises(ConfigError, match=r"validators\.grounding_judge\.method"):
         judge(method="vibes")
+
+
+@pytest.mark.model
+def test_a_run_records_the_judges_verdicts_with_the_local_model(tmp_path, mock_backend):
+    """The mechanics end to end: a run generates with the mock backend, the judge asks the real
+    local model, and what it said is in the store with the verdict per claim."""
+    from click.testing import CliRunner
+
+    from groundset.core.cli import cli
+
+    documents = tmp_path / "docs.jsonl"
+    documents.write_text(json.dumps({"id": "d1", "text": DOCUMENT}) + "\n")
+    config = tmp_path / "cfg.toml"
+    config.write_text(f"""
+[run]
+name = "judged"
+backend = "mock"
+validators = ["format", "grounding_judge"]
+samples_per_document = 2
+
+[documents]
+path = "{documents}"
+
+[backends.mock]
+outputs = ["[question]: When did it open?\\n[answer]: The museum opened in 1994."]
+
+[validators.grounding_judge]
+method = "minicheck"
+""")
+    db = tmp_path / "s.duckdb"
+    result = CliRunner().invoke(cli, ["run", str(config), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    query = (
+        'SELECT s."grounding_judge.parsed" AS parsed, s."grounding_judge.statements" AS n,'
+        " d.details FROM candidate_scores s JOIN score_details d USING (candidate_id)"
+        " WHERE d.validator = 'grounding_judge'"
+    )
+    out = CliRunner().invoke(cli, ["sql", query, "--db", str(db), "--format", "json"])
+    rows = json.loads(out.output)
+    assert len(rows) == 2 and all(r["n"] == 1 for r in rows)
+    for row in rows:
+        details = json.loads(row["details"])
+        assert details["method"] == "minicheck"
+        assert [c["claim"] for c in details["claims"]] == ["The museum opened in 1994."]
+        # a 135M model rarely answers Yes or No: either way, what it said is kept
+        assert row["parsed"] == 1.0 or details["unread"][0]["reply"] is not None
