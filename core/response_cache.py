@@ -18,6 +18,7 @@ process that finds it locked answers that batch without the cache rather than wa
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -113,14 +114,10 @@ class ResponseCache:
                     )
             finally:
                 connection.close()
-        import json
-
         return {key: Generation(**json.loads(kept)) for key, kept in rows}
 
     def put(self, entries: Sequence[tuple[str, str, Generation]]) -> None:
         """Keep ``(key, backend id, reply)`` for replies without an error."""
-        import json
-
         rows = [
             (key, backend, reply.model_id, reply.text, json.dumps(dataclasses.asdict(reply)))
             for key, backend, reply in entries

@@ -203,36 +203,35 @@ class GroundingJudgeValidator(Validator):
                 results.append({"supported": 0.0, "statements": 0.0, "parsed": 1.0,
                                  "details": {"no_claims": True}})  # fmt: skip
                 continue
-            checked: list[dict[str, Any]] = []
-            unread: list[dict[str, Any]] = []
-            for k, claim in enumerate(claims):
-                verdicts = []
-                for j, chunk in enumerate(chunks):
-                    reply = replies[start + k * len(chunks) + j]
-                    verdict = parse_minicheck(reply)
-                    if verdict is None:
-                        unread.append({"claim": claim, "reply": reply})
-                    verdicts.append((verdict, chunk))
-                support = next((chunk for verdict, chunk in verdicts if verdict), None)
-                checked.append({"claim": claim, "supported": support is not None,
-                                "chunk": support})  # fmt: skip
-            details: dict[str, Any] = {"method": "minicheck", "claims": checked}
-            result: dict[str, Any] = {"statements": float(len(claims)),
-                                      "parsed": 0.0 if unread else 1.0}  # fmt: skip
-            if unread:
-                details["unread"] = unread
-            # an unread reply never counts as support; a claim no chunk supported whose every
-            # reply was read is unsupported; one with unread replies and no support is unknown
-            known = [c for c in checked if c["supported"] or not _any_unread(c, unread)]
-            if len(known) == len(checked):
-                result["supported"] = sum(bool(c["supported"]) for c in checked) / len(checked)
-            result["details"] = details
-            results.append(result)
+            end = start + len(claims) * len(chunks)
+            results.append(_minicheck_result(claims, chunks, replies[start:end]))
         return results
 
 
-def _any_unread(claim: dict[str, Any], unread: list[dict[str, Any]]) -> bool:
-    return any(u["claim"] == claim["claim"] for u in unread)
+def _minicheck_result(
+    claims: list[str], chunks: tuple[str, ...], replies: Sequence[str | None]
+) -> dict[str, Any]:
+    """One candidate's verdicts from its replies (claim by claim, chunk by chunk). A claim is
+    supported when some chunk's reply says Yes, unsupported when every reply says No, and
+    unknown otherwise: an unread reply never counts as support, nor as its absence."""
+    checked: list[dict[str, Any]] = []
+    unread: list[dict[str, Any]] = []
+    unknown = False
+    for k, claim in enumerate(claims):
+        verdicts = [parse_minicheck(r) for r in replies[k * len(chunks) : (k + 1) * len(chunks)]]
+        unread += [{"claim": claim, "reply": replies[k * len(chunks) + j]}
+                   for j, verdict in enumerate(verdicts) if verdict is None]  # fmt: skip
+        support = next((chunks[j] for j, verdict in enumerate(verdicts) if verdict), None)
+        unknown |= support is None and None in verdicts
+        checked.append({"claim": claim, "supported": support is not None, "chunk": support})
+    details: dict[str, Any] = {"method": "minicheck", "claims": checked}
+    result: dict[str, Any] = {"statements": float(len(claims)), "parsed": 0.0 if unread else 1.0}
+    if unread:
+        details["unread"] = unread
+    if not unknown:
+        result["supported"] = sum(c["supported"] for c in checked) / len(checked)
+    result["details"] = details
+    return result
 
 
 def _chat(text: str) -> Prompt:
