@@ -57,11 +57,11 @@ def scorers_digest(validators: str) -> str:
     than read from a store its predecessor filled."""
     from groundset.core.manager import get_plugins
     from groundset.core.records import content_hash, file_sha256
-    from groundset.validators.nli import default_nli_path
+    from groundset.validators.nli import model_folder
 
     registry = get_plugins().registry
     versions = [(v, registry.get("validator", v).cls.version) for v in validators.split(",")]
-    model = default_nli_path() / "model.onnx"
+    model = model_folder() / "model.onnx"
     return content_hash(versions, file_sha256(model) if model.exists() else None)[:10]
 
 

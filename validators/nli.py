@@ -20,7 +20,7 @@ from typing import Any
 from groundset.core import ConfigError, DaemonThreadPool
 from groundset.core.quiet_loading import quiet_loading
 
-__all__ = ["DEFAULT_NLI_MODEL", "NliModel", "default_nli_path", "nli_model"]
+__all__ = ["DEFAULT_NLI_MODEL", "NliModel", "default_nli_path", "model_folder", "nli_model"]
 
 #: The ``model`` value meaning groundset's own NLI model, shipped inside the package.
 DEFAULT_NLI_MODEL = "groundset-nli"
@@ -30,6 +30,12 @@ _LOCK = threading.Lock()
 def default_nli_path() -> Path:
     """The packaged model folder (``model.onnx``, ``config.json``, ``tokenizer.json``)."""
     return Path(str(resources.files("groundset.validators") / "data" / "nli"))
+
+
+def model_folder(model: str = DEFAULT_NLI_MODEL) -> Path:
+    """The folder a ``model`` value names, without loading it: the packaged one for
+    ``groundset-nli``, else the path given (which for a hub id does not exist)."""
+    return default_nli_path() if model == DEFAULT_NLI_MODEL else Path(model).expanduser()
 
 
 def _labels(config: dict[str, Any], where: str) -> tuple[int, int]:
@@ -179,13 +185,12 @@ def _load(source: str, device: str) -> NliModel:
 
 def nli_model(model: str = DEFAULT_NLI_MODEL, device: str = "auto") -> NliModel:
     """The shared NLI model: ``groundset-nli`` (packaged), a folder, or a hub id."""
+    path = model_folder(model)
     if model == DEFAULT_NLI_MODEL:
-        path = default_nli_path()
         if not (path / "model.onnx").exists():
             raise ConfigError(f"the packaged NLI model is missing from {path}: reinstall groundset")
         source = str(path)
     else:
-        path = Path(model).expanduser()
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         if not path.exists() and (offline or "/" not in model):
             raise ConfigError(

@@ -132,10 +132,10 @@ def score(pairs: Sequence[Pair], options: dict[str, Any], label: str) -> tuple[A
 def model_folder(options: dict[str, Any]) -> Path:
     """The folder of the NLI model the options name (the packaged one by default), without
     loading it."""
-    from groundset.validators.nli import DEFAULT_NLI_MODEL, default_nli_path
+    from groundset.validators.nli import DEFAULT_NLI_MODEL
+    from groundset.validators.nli import model_folder as folder_of
 
-    model = options.get("model", DEFAULT_NLI_MODEL)
-    return default_nli_path() if model == DEFAULT_NLI_MODEL else Path(model)
+    return folder_of(options.get("model", DEFAULT_NLI_MODEL))
 
 
 def default_threshold(options: dict[str, Any] | None = None) -> float:

@@ -131,9 +131,9 @@ def cache_name(model: str) -> str:
     """A model by its file's digest, so two folders with the same name (``/tmp/a/model``,
     ``/tmp/b/model``), or the packaged model before and after it is replaced, never share
     scores; a hub id by name."""
-    from groundset.validators.nli import DEFAULT_NLI_MODEL, default_nli_path
+    from groundset.validators.nli import model_folder
 
-    folder = default_nli_path() if model == DEFAULT_NLI_MODEL else Path(model)
+    folder = model_folder(model)
     onnx = folder / "model.onnx"
     if not onnx.exists():
         return Path(model).name
